@@ -1,0 +1,1 @@
+"""Core layer: forecast import and, as the workbench grows, the services."""

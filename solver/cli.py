@@ -1,0 +1,289 @@
+"""Command line of the planning engine.
+
+    python -m solver plan FORECAST --out DIR [--time-limit S] [--rules FILE]
+    python -m solver generate --tours N [--seed S] --out FILE
+    python -m solver bench [--forecast FILE] [--out DIR]
+
+As an entry point this module sits above the layers: it is the one module of
+`solver` that imports `core`, for the forecast importer. The planning modules
+themselves never do.
+
+Exit codes of `plan`: 0 for a plan covering every tour, 1 when tours cannot
+be covered (the files are written, and checks.json shows which tours), 2 when
+the import fails (nothing is written) or the arguments are invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from core.forecast_import import FORMATS, parse_forecast, read_forecast_file
+from solver.export import write_plan_files
+from solver.generate import format_tidy_csv, generate_forecast
+from solver.pricing import plan_kpis
+from solver.rules import RuleSettings
+from solver.solve import Progress, SolveResult, SolveStatus, plan_forecast
+from solver.tours import expand
+from solver.validate import summarize_checks
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BENCHMARK_FORECAST = (
+    PROJECT_ROOT.parent / "shared" / "data" / "forecasts" / "week_1385_tours.csv"
+)
+
+EXIT_OK = 0
+EXIT_UNCOVERED = 1
+EXIT_BAD_INPUT = 2
+
+
+def peak_memory_mib() -> float:
+    """Return the peak resident memory of this process and its children in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def load_rules(path: str | None) -> RuleSettings:
+    """Read rule settings from a JSON object file, or return the defaults."""
+    if path is None:
+        return RuleSettings()
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read rule settings from {path}: {error}") from error
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"rule settings in {path} must be a JSON object of name-value pairs"
+        )
+    return RuleSettings.from_dict(values)
+
+
+def print_progress(stream: TextIO) -> Callable[[Progress], None]:
+    """Return a progress callback that prints a line whenever the figures change."""
+    last: list[tuple] = []
+
+    def on_progress(progress: Progress) -> None:
+        figures = (progress.phase, progress.lower_bound, progress.best_drivers)
+        if last and last[-1] == figures:
+            return
+        last.append(figures)
+        best = "-" if progress.best_drivers is None else str(progress.best_drivers)
+        gap = "-" if progress.gap is None else f"{progress.gap:.1%}"
+        stream.write(
+            f"  {progress.elapsed_seconds:7.2f} s  {progress.phase:<16}"
+            f" bound {progress.lower_bound}  best {best}  gap {gap}\n"
+        )
+        stream.flush()
+
+    return on_progress
+
+
+def solution_figures(result: SolveResult, rules: RuleSettings) -> dict:
+    """Return the plan's KPIs together with the solver's proof of quality."""
+    figures = plan_kpis(result.plan, rules)
+    figures.update(
+        {
+            "status": result.status.value,
+            "status_text": result.describe_status(),
+            "lower_bound": result.lower_bound,
+            "lp_bound": round(result.lp_bound, 6),
+            "bound_is_exact": result.bound_is_exact,
+            "gap": round(result.gap, 6),
+            "part_time_lower_bound": result.part_time_lower_bound,
+            "violations": result.violations,
+            "seconds": round(result.seconds, 3),
+        }
+    )
+    return figures
+
+
+def print_summary(figures: dict, result: SolveResult, stream: TextIO) -> None:
+    stream.write(f"\nstatus: {figures['status_text']}\n")
+    stream.write(
+        f"drivers {figures['drivers']}, lower bound {figures['lower_bound']}"
+        f" (LP {figures['lp_bound']:.3f}), gap {figures['gap']:.1%},"
+        f" part-time rosters {figures['part_time_rosters']}"
+        f" (bound {figures['part_time_lower_bound']}),"
+        f" split and single blocks {figures['split_and_single_blocks']}\n"
+    )
+    stream.write(
+        f"weekly hours: average {figures['average_weekly_hours']},"
+        f" minimum {figures['min_weekly_hours']},"
+        f" maximum {figures['max_weekly_hours']};"
+        f" solver {figures['seconds']} s\n"
+    )
+    for item in result.uncoverable:
+        stream.write(f"cannot cover {item.tour.tour_id} ({item.rule}): {item.reason}\n")
+    stream.write("\nchecks:\n" + summarize_checks(result.checks) + "\n")
+
+
+def run_plan(arguments: argparse.Namespace, stream: TextIO) -> int:
+    """Import a forecast, plan it, validate the plan and write the plan files."""
+    try:
+        rules = load_rules(arguments.rules)
+        path = Path(arguments.forecast)
+        report = parse_forecast(
+            path.read_bytes(), filename=path.name, source_format=arguments.format
+        )
+    except (OSError, ValueError) as error:
+        stream.write(f"error: {error}\n")
+        return EXIT_BAD_INPUT
+    stream.write(report.format_text() + "\n")
+    if not report.ok:
+        stream.write(
+            "import failed: no plan written; fix the failing lines and try again\n"
+        )
+        return EXIT_BAD_INPUT
+
+    forecast = report.forecast
+    stream.write(
+        f"\nplanning {forecast.tour_count} tours (forecast {forecast.sha256[:12]}),"
+        f" time limit {arguments.time_limit:g} s\n"
+    )
+    result = plan_forecast(
+        forecast,
+        rules,
+        time_limit_seconds=arguments.time_limit,
+        seed=arguments.seed,
+        on_progress=print_progress(stream),
+    )
+    figures = solution_figures(result, rules)
+    paths = write_plan_files(
+        Path(arguments.out), result.plan, expand(forecast), figures, result.checks
+    )
+    print_summary(figures, result, stream)
+    stream.write("\nwrote " + ", ".join(str(path) for path in paths) + "\n")
+    return EXIT_UNCOVERED if result.status is SolveStatus.NO_FEASIBLE_PLAN else EXIT_OK
+
+
+def run_generate(arguments: argparse.Namespace, stream: TextIO) -> int:
+    """Write a generated forecast as tidy CSV."""
+    if arguments.tours < 1:
+        stream.write("error: --tours must be at least 1\n")
+        return EXIT_BAD_INPUT
+    forecast = generate_forecast(arguments.tours, seed=arguments.seed)
+    out = Path(arguments.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(format_tidy_csv(forecast), encoding="utf-8")
+    stream.write(
+        f"wrote {out}: {forecast.tour_count} tours"
+        f" in {len(forecast.templates)} templates\n"
+    )
+    return EXIT_OK
+
+
+def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
+    """Plan the forecast of record and print the figures the engine is judged by."""
+    started = time.monotonic()
+    path = Path(arguments.forecast)
+    if not path.is_file():
+        stream.write(f"error: benchmark forecast not found at {path}\n")
+        return EXIT_BAD_INPUT
+    report = read_forecast_file(path)
+    if not report.ok:
+        stream.write(report.format_text() + "\nimport failed\n")
+        return EXIT_BAD_INPUT
+    rules = RuleSettings()
+    result = plan_forecast(
+        report.forecast,
+        rules,
+        time_limit_seconds=arguments.time_limit,
+        seed=arguments.seed,
+    )
+    figures = solution_figures(result, rules)
+    if arguments.out:
+        write_plan_files(
+            Path(arguments.out),
+            result.plan,
+            expand(report.forecast),
+            figures,
+            result.checks,
+        )
+    wall_seconds = time.monotonic() - started
+    rows = [
+        ("forecast", str(path.name)),
+        ("tours", str(report.forecast.tour_count)),
+        ("status", figures["status_text"]),
+        ("drivers", str(figures["drivers"])),
+        ("lower bound", f"{figures['lower_bound']} (LP {figures['lp_bound']:.4f})"),
+        ("gap", f"{figures['gap']:.2%}"),
+        ("part-time rosters", str(figures["part_time_rosters"])),
+        ("part-time lower bound", str(figures["part_time_lower_bound"])),
+        ("split and single blocks", str(figures["split_and_single_blocks"])),
+        ("violations", str(figures["violations"])),
+        ("tours uncovered", str(figures["tours_uncovered"])),
+        ("solver seconds", f"{figures['seconds']:.2f}"),
+        ("wall seconds", f"{wall_seconds:.2f}"),
+        ("peak memory MiB", f"{peak_memory_mib():.0f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        stream.write(f"{name:<{width}}  {value}\n")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m solver", description="Plan a week of delivery tours."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    plan = commands.add_parser(
+        "plan", help="import a forecast and write a validated plan"
+    )
+    plan.add_argument("forecast", help="forecast file: CSV, text or .xlsx")
+    plan.add_argument("--out", required=True, help="folder for the plan files")
+    plan.add_argument(
+        "--time-limit",
+        type=float,
+        default=120.0,
+        help="wall time for the search in seconds",
+    )
+    plan.add_argument(
+        "--format",
+        choices=sorted(FORMATS) + ["xlsx"],
+        help="force the forecast format instead of detecting it",
+    )
+    plan.add_argument(
+        "--rules", help="JSON file with rule settings that replace the defaults"
+    )
+    plan.add_argument("--seed", type=int, default=0, help="seed passed to HiGHS")
+    plan.set_defaults(run=run_plan)
+
+    generate = commands.add_parser(
+        "generate", help="write a realistic generated forecast"
+    )
+    generate.add_argument("--tours", type=int, required=True, help="number of tours")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the generator")
+    generate.add_argument("--out", required=True, help="tidy CSV file to write")
+    generate.set_defaults(run=run_generate)
+
+    bench = commands.add_parser(
+        "bench", help="plan the forecast of record and print figures"
+    )
+    bench.add_argument(
+        "--forecast", default=str(BENCHMARK_FORECAST), help="forecast file to plan"
+    )
+    bench.add_argument(
+        "--time-limit",
+        type=float,
+        default=120.0,
+        help="wall time for the search in seconds",
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seed passed to HiGHS")
+    bench.add_argument("--out", help="also write the plan files to this folder")
+    bench.set_defaults(run=run_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None, stream: TextIO = sys.stdout) -> int:
+    """Run one command and return its exit code."""
+    arguments = build_parser().parse_args(argv)
+    return arguments.run(arguments, stream)

@@ -1,0 +1,487 @@
+"""Plan a forecast: fewest drivers, proven lower bound, validated rosters.
+
+The search runs in stages, each keeping what the stage before achieved:
+
+1. Head count bound: column generation solves the LP relaxation over all
+   valid weekly rosters exactly, and its value rounded up is a lower bound on
+   the drivers of any plan.
+2. Head count plan: a dive through the LP gives a whole plan; if it misses
+   the bound, a Pyomo model picks the best plan from the generated rosters.
+3. Part-time rosters: surplus tours are trimmed so the plan covers every
+   tour exactly once. With the head count capped at the plan's and exact
+   cover, column generation continues on the cost "part-time rosters, then
+   split and single blocks", and a Pyomo model, started from the plan so far,
+   picks the best plan from the rosters generated.
+4. The plan is assembled from named tours and checked by the independent
+   validator (solver.validate), whose results travel with the plan.
+
+The status says "optimal" only when the plan's head count equals the proven
+lower bound. Tours that no roster may take (a tour longer than the weekly
+limit) are reported with the rule that stops them, and the plan covers the
+rest.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.assemble import assemble_plan, draft_rosters, trim_surplus
+from solver.blocks import enumerate_week_blocks
+from solver.checks import CheckResult
+from solver.column_generation import (
+    ColumnGeneration,
+    PooledRoster,
+    RosterPool,
+    RoundReport,
+)
+from solver.master import RestrictedMaster
+from solver.model import (
+    PoolColumn,
+    build_selection_model,
+    solve_selection,
+    split_or_single_weight,
+)
+from solver.plan import Plan
+from solver.roster_search import RosterColumn, RosterCosts, RosterPricing
+from solver.rules import RuleSettings
+from solver.tours import Forecast, Tour, expand
+from solver.validate import validate_plan
+
+logger = logging.getLogger(__name__)
+
+BOUND_TOLERANCE = 1e-6
+
+
+class SolveStatus(enum.Enum):
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    TIME_LIMIT = "time_limit"
+    NO_FEASIBLE_PLAN = "no_feasible_plan"
+
+
+@dataclass(frozen=True)
+class UncoverableTour:
+    """A tour no valid roster can take, with the rule that stops it."""
+
+    tour: Tour
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of the search for a progress display."""
+
+    phase: str
+    lower_bound: int | None
+    best_drivers: int | None
+    gap: float | None
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """A plan with its proof of quality and its validator checks.
+
+    `lower_bound` bounds the head count of every valid plan; `lp_bound` is
+    the LP value behind it and `bound_is_exact` tells whether pricing proved
+    that LP optimal. `gap` is (drivers - lower_bound) / drivers.
+    `part_time_lower_bound` bounds the part-time rosters of any plan with this
+    head count, when stage 3 proved its LP.
+    """
+
+    plan: Plan
+    status: SolveStatus
+    lower_bound: int
+    lp_bound: float
+    bound_is_exact: bool
+    part_time_lower_bound: int | None
+    seconds: float
+    checks: tuple[CheckResult, ...]
+    uncoverable: tuple[UncoverableTour, ...]
+
+    @property
+    def drivers(self) -> int:
+        return self.plan.driver_count
+
+    @property
+    def gap(self) -> float:
+        if self.drivers == 0:
+            return 0.0
+        return max(self.drivers - self.lower_bound, 0) / self.drivers
+
+    @property
+    def violations(self) -> int:
+        return sum(len(check.violations) for check in self.checks)
+
+    def describe_status(self) -> str:
+        """Say in plain words how good the plan is and why the search stopped."""
+        if self.status is SolveStatus.NO_FEASIBLE_PLAN:
+            return (
+                f"no feasible plan: {len(self.uncoverable)} tours cannot be covered;"
+                f" the plan staffs the other tours with {self.drivers} drivers"
+            )
+        if self.status is SolveStatus.OPTIMAL:
+            return f"optimal: {self.drivers} drivers, proven by the lower bound"
+        if self.status is SolveStatus.TIME_LIMIT:
+            return (
+                f"time limit reached with gap {self.gap:.1%}: {self.drivers} drivers,"
+                f" lower bound {self.lower_bound}"
+            )
+        return (
+            f"feasible with gap {self.gap:.1%}: {self.drivers} drivers,"
+            f" lower bound {self.lower_bound}"
+        )
+
+
+def find_uncoverable(
+    forecast: Forecast, tours: Sequence[Tour], rules: RuleSettings
+) -> tuple[set[int], list[UncoverableTour]]:
+    """Return the templates no roster may take, and their tours with the reason."""
+    blocked: set[int] = set()
+    for index, template in enumerate(forecast.templates):
+        if template.duration_minutes > rules.max_weekly_minutes:
+            blocked.add(index)
+    uncoverable = []
+    for tour in tours:
+        if tour.duration_minutes > rules.max_weekly_minutes:
+            uncoverable.append(
+                UncoverableTour(
+                    tour=tour,
+                    rule="weekly_hours",
+                    reason=(
+                        f"tour {tour.tour_id} lasts {tour.duration_minutes} min,"
+                        " more than"
+                        f" the weekly limit of {rules.max_weekly_minutes} min"
+                    ),
+                )
+            )
+    return blocked, uncoverable
+
+
+def column_counts(values: np.ndarray) -> np.ndarray:
+    """Round LP values that are integral up to tolerance, and round the rest up."""
+    return np.ceil(np.asarray(values) - BOUND_TOLERANCE).astype(np.int64)
+
+
+def part_time_cost(roster: PooledRoster, tie_break: float) -> float:
+    return int(roster.is_part_time) + tie_break * roster.split_or_single_blocks
+
+
+class _Search:
+    """State shared by the stages of one solve."""
+
+    def __init__(
+        self,
+        forecast: Forecast,
+        rules: RuleSettings,
+        deadline: float,
+        started: float,
+        seed: int,
+        on_progress: Callable[[Progress], None] | None,
+        part_time_seconds: float,
+    ) -> None:
+        self.forecast = forecast
+        self.rules = rules
+        self.deadline = deadline
+        self.started = started
+        self.seed = seed
+        self.on_progress = on_progress
+        self.tours = expand(forecast)
+        blocked, self.uncoverable = find_uncoverable(forecast, self.tours, rules)
+        self.demand = [
+            0 if index in blocked else template.count
+            for index, template in enumerate(forecast.templates)
+        ]
+        coverable = {index for index, count in enumerate(self.demand) if count > 0}
+        self.week_blocks = enumerate_week_blocks(forecast, rules, coverable)
+        self.pricing = RosterPricing(self.week_blocks, rules)
+        self.pool = RosterPool(self.week_blocks, rules)
+        self.lower_bound = 0
+        self.best_drivers: int | None = None
+        self.stopped_by_time = False
+        self.seed_count = 0
+        self.part_time_seconds = part_time_seconds
+
+    def report(self, phase: str) -> None:
+        if self.on_progress is None:
+            return
+        gap = None
+        if self.best_drivers:
+            gap = max(self.best_drivers - self.lower_bound, 0) / self.best_drivers
+        self.on_progress(
+            Progress(
+                phase=phase,
+                lower_bound=self.lower_bound,
+                best_drivers=self.best_drivers,
+                gap=gap,
+                elapsed_seconds=time.monotonic() - self.started,
+            )
+        )
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def single_tour_rosters(self) -> list[PooledRoster]:
+        """Seed the pool with one roster per single tour, a plan that always covers."""
+        rosters = []
+        for day, blocks in enumerate(self.week_blocks):
+            for block, kind_minutes in enumerate(blocks.work_minutes):
+                if blocks.templates[block][1] < 0:
+                    column = RosterColumn(((day, block),), int(kind_minutes), 0.0)
+                    roster = self.pool.add(column)
+                    if roster is not None:
+                        rosters.append(roster)
+        return rosters
+
+    def head_count_stage(self) -> tuple[list[tuple[PooledRoster, int]], float, bool]:
+        """Stages 1 and 2: the LP bound, then the plan with the fewest drivers found."""
+        master = RestrictedMaster(self.demand)
+        generation = ColumnGeneration(
+            self.pool,
+            self.pricing,
+            master,
+            cost_of=lambda roster: 1.0,
+            pricing_costs=lambda cardinality_dual: RosterCosts(),
+        )
+        generation.add_rosters(self.single_tour_rosters())
+        self.seed_count = len(self.pool.rosters)
+
+        def on_round(report: RoundReport) -> None:
+            self.lower_bound = max(
+                self.lower_bound, math.ceil(report.lower_bound - BOUND_TOLERANCE)
+            )
+            self.report("lower bound")
+
+        lp_value, values, bound, exact = generation.solve_lp(self.deadline, on_round)
+        self.lower_bound = max(self.lower_bound, math.ceil(bound - BOUND_TOLERANCE))
+        chosen = list(zip(generation.columns, column_counts(values)))
+        self.best_drivers = sum(int(count) for _, count in chosen)
+        self.report("lower bound")
+        if not exact:
+            self.stopped_by_time = True
+            return (
+                [(roster, int(count)) for roster, count in chosen if count],
+                bound,
+                exact,
+            )
+
+        dived = generation.dive(self.deadline)
+        if dived is None:
+            self.stopped_by_time = self.time_left() <= 0
+        elif int(dived.sum()) <= self.best_drivers:
+            chosen = list(zip(generation.columns, dived.astype(np.int64)))
+            self.best_drivers = int(dived.sum())
+        self.report("dive")
+
+        if self.best_drivers > self.lower_bound and self.time_left() > 0:
+            chosen = self.polish_head_count(chosen)
+        return [(roster, int(count)) for roster, count in chosen if count], bound, exact
+
+    def polish_head_count(
+        self, chosen: list[tuple[PooledRoster, int]]
+    ) -> list[tuple[PooledRoster, int]]:
+        """Let the Pyomo model pick the fewest drivers from all generated rosters."""
+        rosters = self.pool.rosters
+        model = build_selection_model(
+            self.pool_columns(rosters), self.demand, "drivers"
+        )
+        result = solve_selection(model, self.time_left(), self.seed)
+        if result is None or not result.proven:
+            self.stopped_by_time = True
+        if result is not None and sum(result.counts) < (self.best_drivers or math.inf):
+            self.best_drivers = sum(result.counts)
+            chosen = list(zip(rosters, result.counts))
+        self.report("head count model")
+        return chosen
+
+    def settle_exact_cover(
+        self, chosen: list[tuple[PooledRoster, int]]
+    ) -> list[tuple[PooledRoster, int]]:
+        """Trim surplus tours and return the plan as pooled rosters covering exactly."""
+        drafts = trim_surplus(
+            draft_rosters(self.week_blocks, chosen),
+            self.demand,
+            self.forecast,
+            self.rules,
+        )
+        counts: dict[tuple[tuple[int, int], ...], int] = {}
+        for draft in drafts:
+            blocks = tuple(
+                (day - 1, self.week_blocks[day - 1].index_of(tuple(draft.days[day])))
+                for day in sorted(draft.days)
+            )
+            counts[blocks] = counts.get(blocks, 0) + 1
+        return [
+            (self.pool.get_or_add(blocks), count) for blocks, count in counts.items()
+        ]
+
+    def pool_columns(self, rosters: Sequence[PooledRoster]) -> list[PoolColumn]:
+        return [
+            PoolColumn(
+                roster.templates, roster.is_part_time, roster.split_or_single_blocks
+            )
+            for roster in rosters
+        ]
+
+    def part_time_stage(
+        self, chosen: list[tuple[PooledRoster, int]]
+    ) -> tuple[list[tuple[PooledRoster, int]], int | None]:
+        """Stage 3: fewest part-time rosters, then split or single blocks."""
+        stage_deadline = min(self.deadline, time.monotonic() + self.part_time_seconds)
+        max_drivers = sum(count for _, count in chosen)
+        tie_break = split_or_single_weight(max_drivers)
+        # The LP covers each template at least `count` times: any exact plan is
+        # such a cover, so its value still bounds the part-time rosters, and it
+        # converges far faster than the exact-cover LP.
+        master = RestrictedMaster(self.demand, cardinality_limit=max_drivers)
+        generation = ColumnGeneration(
+            self.pool,
+            self.pricing,
+            master,
+            cost_of=lambda roster: part_time_cost(roster, tie_break),
+            pricing_costs=lambda cardinality_dual: RosterCosts(
+                per_roster=-cardinality_dual,
+                per_part_time=1.0,
+                per_split_or_single=tie_break,
+            ),
+        )
+        # Start from the current plan and the single-tour rosters: a master
+        # holding the whole pool solves far slower than the columns it needs.
+        seeds = {id(roster): roster for roster, _ in chosen}
+        seeds.update(
+            (id(roster), roster) for roster in self.pool.rosters[: self.seed_count]
+        )
+        generation.add_rosters(list(seeds.values()))
+        lp_value, _, _, exact = generation.solve_lp(stage_deadline)
+        part_time_bound = None
+        if exact:
+            # Any plan pays at most tie_break * 7 * max_drivers (< 1) for blocks, so
+            # the LP value less that amount bounds its part-time rosters.
+            most_block_cost = tie_break * 7 * max_drivers
+            part_time_bound = max(
+                math.ceil(lp_value - most_block_cost - BOUND_TOLERANCE), 0
+            )
+        self.report("part-time")
+        if time.monotonic() >= stage_deadline:
+            return chosen, part_time_bound
+
+        current = sum(
+            part_time_cost(roster, tie_break) * count for roster, count in chosen
+        )
+        rosters = list(self.pool.rosters)
+        model = build_selection_model(
+            self.pool_columns(rosters),
+            self.demand,
+            "part_time",
+            max_drivers,
+            exact_cover=True,
+        )
+        start = {id(roster): count for roster, count in chosen}
+        result = solve_selection(
+            model,
+            stage_deadline - time.monotonic(),
+            self.seed,
+            start_counts=[start.get(id(roster), 0) for roster in rosters],
+        )
+        if result is not None:
+            logger.info(
+                "part-time model: cost %.4f against %.4f", result.objective, current
+            )
+        if result is not None and result.objective < current - BOUND_TOLERANCE:
+            chosen = [
+                (roster, count)
+                for roster, count in zip(rosters, result.counts)
+                if count
+            ]
+        self.report("part-time")
+        return chosen, part_time_bound
+
+
+def plan_forecast(
+    forecast: Forecast,
+    rules: RuleSettings | None = None,
+    *,
+    time_limit_seconds: float = 120.0,
+    part_time_seconds: float = 20.0,
+    seed: int = 0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SolveResult:
+    """Staff every tour of the forecast with as few drivers as the search can prove.
+
+    Args:
+        forecast: the canonical forecast to plan.
+        rules: the plan rules; the product defaults when None.
+        time_limit_seconds: wall time for the whole search; when it runs out
+            the best plan so far is returned with status TIME_LIMIT.
+        part_time_seconds: at most this much of the time limit goes to
+            reducing part-time rosters once the head count is settled.
+        seed: passed to HiGHS; the same forecast, rules and seed give the
+            same plan.
+        on_progress: called after each step with the bound, the best head
+            count, the gap and the elapsed time.
+    """
+    rules = rules or RuleSettings()
+    started = time.monotonic()
+    search = _Search(
+        forecast,
+        rules,
+        started + time_limit_seconds,
+        started,
+        seed,
+        on_progress,
+        part_time_seconds,
+    )
+
+    chosen: list[tuple[PooledRoster, int]] = []
+    lp_bound, exact, part_time_bound = 0.0, True, None
+    if any(search.demand):
+        chosen, lp_bound, exact = search.head_count_stage()
+        chosen = search.settle_exact_cover(chosen)
+        if search.time_left() > 0 and not search.stopped_by_time:
+            chosen, part_time_bound = search.part_time_stage(chosen)
+
+    plan = assemble_plan(
+        forecast,
+        search.tours,
+        search.week_blocks,
+        chosen,
+        search.demand,
+        rules,
+        uncovered=[item.tour for item in search.uncoverable],
+    )
+    checks = tuple(validate_plan(plan, search.tours, rules))
+    if search.uncoverable:
+        status = SolveStatus.NO_FEASIBLE_PLAN
+    elif plan.driver_count <= search.lower_bound:
+        status = SolveStatus.OPTIMAL
+    elif search.stopped_by_time:
+        status = SolveStatus.TIME_LIMIT
+    else:
+        status = SolveStatus.FEASIBLE
+    result = SolveResult(
+        plan=plan,
+        status=status,
+        lower_bound=search.lower_bound,
+        lp_bound=lp_bound,
+        bound_is_exact=exact,
+        part_time_lower_bound=part_time_bound,
+        seconds=time.monotonic() - started,
+        checks=checks,
+        uncoverable=tuple(search.uncoverable),
+    )
+    logger.info(
+        "forecast %s planned: %d drivers, lower bound %d, status %s",
+        forecast.sha256[:12],
+        result.drivers,
+        result.lower_bound,
+        status.value,
+    )
+    return result

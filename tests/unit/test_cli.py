@@ -1,0 +1,134 @@
+import csv
+import io
+import json
+
+import pytest
+
+from solver.cli import main
+
+ASSIGNMENT_COLUMNS = ["tour_id", "weekday", "start", "end", "driver"]
+
+
+@pytest.fixture(scope="module")
+def planned_week(tmp_path_factory):
+    """Generate a forecast of 300 tours and plan it through the command line."""
+    folder = tmp_path_factory.mktemp("cli")
+    forecast = folder / "forecast.csv"
+    out = folder / "plan"
+    output = io.StringIO()
+
+    generated = main(
+        ["generate", "--tours", "300", "--seed", "5", "--out", str(forecast)], output
+    )
+    planned = main(
+        ["plan", str(forecast), "--out", str(out), "--time-limit", "60"], output
+    )
+
+    return generated, planned, out, output.getvalue()
+
+
+def read_rows(path):
+    with path.open(encoding="utf-8", newline="") as stream:
+        return list(csv.reader(stream))
+
+
+def test_plan_command_exits_zero(planned_week):
+    generated, planned, _, _ = planned_week
+
+    assert generated == 0
+    assert planned == 0
+
+
+def test_plan_command_prints_report_progress_and_summary(planned_week):
+    _, _, _, printed = planned_week
+
+    assert "forecast import, format tidy" in printed
+    assert "lower bound" in printed
+    assert "status: " in printed
+    assert "PASS coverage" in printed
+
+
+def test_assignments_file_has_one_row_per_tour(planned_week):
+    _, _, out, _ = planned_week
+
+    rows = read_rows(out / "assignments.csv")
+
+    assert rows[0] == ASSIGNMENT_COLUMNS
+    assert len(rows) == 1 + 300
+    assert all(row[4] for row in rows[1:])
+    assert {row[1] for row in rows[1:]} <= {"1", "2", "3", "4", "5", "6", "7"}
+
+
+def test_kpis_and_checks_agree_with_assignments(planned_week):
+    _, _, out, _ = planned_week
+    rows = read_rows(out / "assignments.csv")[1:]
+
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    checks = json.loads((out / "checks.json").read_text(encoding="utf-8"))
+
+    assert kpis["drivers"] == len({row[4] for row in rows})
+    assert kpis["tours_covered"] == 300
+    assert kpis["lower_bound"] <= kpis["drivers"]
+    assert kpis["violations"] == 0
+    assert all(check["passed"] for check in checks)
+    assert kpis["status"] in {"optimal", "feasible", "time_limit"}
+
+
+def test_rosters_and_matrix_name_the_same_drivers(planned_week):
+    _, _, out, _ = planned_week
+
+    roster_drivers = {row[0] for row in read_rows(out / "rosters.csv")[1:]}
+    matrix_rows = read_rows(out / "matrix.csv")
+
+    assert matrix_rows[0][0] == "driver"
+    assert {row[0] for row in matrix_rows[1:]} == roster_drivers
+
+
+def test_failed_import_exits_two_and_writes_nothing(tmp_path):
+    forecast = tmp_path / "bad.csv"
+    forecast.write_text("Montag;Anzahl\n05:30-10:00;x\n", encoding="utf-8")
+    out = tmp_path / "plan"
+    output = io.StringIO()
+
+    code = main(["plan", str(forecast), "--out", str(out)], output)
+
+    assert code == 2
+    assert not out.exists()
+    assert "line 2" in output.getvalue()
+    assert "no plan written" in output.getvalue()
+
+
+def test_uncoverable_tour_exits_one_and_names_the_rule(tmp_path):
+    forecast = tmp_path / "week.txt"
+    forecast.write_text("Mo 06:00-11:00 1\nDi 06:00-09:00 1\n", encoding="utf-8")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"max_weekly_minutes": 240}), encoding="utf-8")
+    out = tmp_path / "plan"
+    output = io.StringIO()
+
+    code = main(
+        ["plan", str(forecast), "--out", str(out), "--rules", str(rules)], output
+    )
+
+    assert code == 1
+    rows = read_rows(out / "assignments.csv")[1:]
+    assert [row[4] for row in rows if row[0].startswith("Mo-")] == [""]
+    assert [bool(row[4]) for row in rows if row[0].startswith("Di-")] == [True]
+    assert "weekly_hours" in output.getvalue()
+    assert "no feasible plan" in output.getvalue()
+
+
+def test_unknown_rule_setting_is_rejected(tmp_path):
+    forecast = tmp_path / "week.txt"
+    forecast.write_text("Mo 06:00-11:00 1\n", encoding="utf-8")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"max_weekly_hours": 48}), encoding="utf-8")
+    output = io.StringIO()
+
+    code = main(
+        ["plan", str(forecast), "--out", str(tmp_path / "plan"), "--rules", str(rules)],
+        output,
+    )
+
+    assert code == 2
+    assert "unknown rule setting max_weekly_hours" in output.getvalue()
