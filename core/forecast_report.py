@@ -148,9 +148,24 @@ def build_report(source_format: str, outcomes: Sequence[LineOutcome]) -> ImportR
             templates.append(template)
 
     lines = tuple(_line_report(outcome) for outcome in outcomes)
-    forecast = None
-    if not any(line.status is LineStatus.FAILURE for line in lines):
-        forecast = Forecast.from_templates(templates, holidays=holiday_rows.keys())
+    if any(line.status is LineStatus.FAILURE for line in lines):
+        return ImportReport(source_format, lines, None)
+    forecast = Forecast.from_templates(templates, holidays=holiday_rows.keys())
+    if forecast.tour_count == 0:
+        # Every line may pass on its own (headings, holidays, zero counts)
+        # while the file as a whole gives nothing to plan.
+        last = outcomes[-1].row if outcomes else None
+        no_tours = LineReport(
+            line_number=last.number if last else 1,
+            raw=last.raw if last else "",
+            status=LineStatus.FAILURE,
+            reason=(
+                f"{last.location if last else 'line 1'}: the file ends without a"
+                " single tour; expected at least one time range with a count above 0"
+            ),
+            sheet=last.sheet if last else "",
+        )
+        return ImportReport(source_format, (*lines, no_tours), None)
     return ImportReport(source_format, lines, forecast)
 
 

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PoolColumn:
-    """A roster of the pool as the integer model sees it."""
+    """A roster of the pool, reduced to what the integer model needs."""
 
     templates: tuple[int, ...]
     is_part_time: bool

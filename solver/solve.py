@@ -90,8 +90,8 @@ class Progress:
 class SolveResult:
     """A plan with its proof of quality and its validator checks.
 
-    `lower_bound` bounds the head count of every valid plan; `lp_bound` is
-    the LP value behind it and `bound_is_exact` tells whether pricing proved
+    `lower_bound` bounds the head count of every valid plan. `lp_bound` is
+    the LP value behind it, and `bound_is_exact` is true when pricing proved
     that LP optimal. `gap` is (drivers - lower_bound) / drivers.
     `part_time_lower_bound` bounds the part-time rosters of any plan with this
     head count, when stage 3 proved its LP.
@@ -124,8 +124,10 @@ class SolveResult:
     def describe_status(self) -> str:
         """Say in plain words how good the plan is and why the search stopped."""
         if self.status is SolveStatus.NO_FEASIBLE_PLAN:
+            count = len(self.uncoverable)
+            tours = "tour cannot" if count == 1 else "tours cannot"
             return (
-                f"no feasible plan: {len(self.uncoverable)} tours cannot be covered;"
+                f"no feasible plan: {count} {tours} be covered;"
                 f" the plan staffs the other tours with {self.drivers} drivers"
             )
         if self.status is SolveStatus.OPTIMAL:
@@ -305,7 +307,12 @@ class _Search:
     def settle_exact_cover(
         self, chosen: list[tuple[PooledRoster, int]]
     ) -> list[tuple[PooledRoster, int]]:
-        """Trim surplus tours and return the plan as pooled rosters covering exactly."""
+        """Trim surplus tours and return the plan as pooled rosters covering exactly.
+
+        Trimming keeps the head count unless a surplus tour sits in the middle
+        of a triple whose outer tours form no double: then a tour moves to a
+        roster of its own, one driver more than the covering plan.
+        """
         drafts = trim_surplus(
             draft_rosters(self.week_blocks, chosen),
             self.demand,
@@ -319,9 +326,72 @@ class _Search:
                 for day in sorted(draft.days)
             )
             counts[blocks] = counts.get(blocks, 0) + 1
-        return [
+        exact = [
             (self.pool.get_or_add(blocks), count) for blocks, count in counts.items()
         ]
+        self.best_drivers = sum(count for _, count in exact)
+        return exact
+
+    def exact_cover_stage(
+        self, chosen: list[tuple[PooledRoster, int]]
+    ) -> list[tuple[PooledRoster, int]]:
+        """Close a remaining gap with the exact-cover LP, its dive and its model.
+
+        The covering LP lets a plan hold a tour twice, so its bound can sit
+        below the best exact plan, and its plans may need trimming that costs a
+        driver. Column generation on the exact-cover LP (every template held
+        exactly `count` times) gives a bound at least as strong, and its dive
+        and a Pyomo model started from the current plan look for fewer drivers.
+        """
+        master = RestrictedMaster(self.demand, exact_cover=True)
+        generation = ColumnGeneration(
+            self.pool,
+            self.pricing,
+            master,
+            cost_of=lambda roster: 1.0,
+            pricing_costs=lambda cardinality_dual: RosterCosts(),
+        )
+        generation.add_rosters(list(self.pool.rosters))
+        lp_value, _, bound, exact = generation.solve_lp(self.deadline)
+        self.lower_bound = max(self.lower_bound, math.ceil(bound - BOUND_TOLERANCE))
+        self.report("exact cover")
+        if self.best_drivers <= self.lower_bound:
+            return chosen
+        if not exact:
+            self.stopped_by_time = True
+            return chosen
+
+        dived = generation.dive(self.deadline)
+        if dived is not None and int(dived.sum()) < self.best_drivers:
+            self.best_drivers = int(dived.sum())
+            chosen = [
+                (roster, int(count))
+                for roster, count in zip(generation.columns, dived)
+                if count
+            ]
+        self.report("exact cover dive")
+        if self.best_drivers <= self.lower_bound or self.time_left() <= 0:
+            self.stopped_by_time = self.best_drivers > self.lower_bound
+            return chosen
+
+        rosters = list(self.pool.rosters)
+        start = {id(roster): count for roster, count in chosen}
+        model = build_selection_model(
+            self.pool_columns(rosters), self.demand, "drivers", exact_cover=True
+        )
+        result = solve_selection(
+            model,
+            self.time_left(),
+            self.seed,
+            start_counts=[start.get(id(roster), 0) for roster in rosters],
+        )
+        if result is None or not result.proven:
+            self.stopped_by_time = True
+        if result is not None and sum(result.counts) < self.best_drivers:
+            self.best_drivers = sum(result.counts)
+            chosen = [(roster, n) for roster, n in zip(rosters, result.counts) if n]
+        self.report("exact cover model")
+        return chosen
 
     def pool_columns(self, rosters: Sequence[PooledRoster]) -> list[PoolColumn]:
         return [
@@ -445,6 +515,8 @@ def plan_forecast(
     if any(search.demand):
         chosen, lp_bound, exact = search.head_count_stage()
         chosen = search.settle_exact_cover(chosen)
+        if search.best_drivers > search.lower_bound and search.time_left() > 0:
+            chosen = search.exact_cover_stage(chosen)
         if search.time_left() > 0 and not search.stopped_by_time:
             chosen, part_time_bound = search.part_time_stage(chosen)
 

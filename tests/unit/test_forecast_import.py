@@ -830,6 +830,17 @@ class TestReport:
             "line 1: the file contains only empty lines; expected a day heading"
         )
 
+    def test_file_without_any_tour_fails(self):
+        report = parse_text("Montag;Anzahl\n05:30-10:00;0\n")
+
+        assert report.forecast is None
+        assert len(report.failures) == 1
+        assert report.failures[0].line_number == 2
+        assert report.failures[0].reason == (
+            "line 2: the file ends without a single tour; expected at least one"
+            " time range with a count above 0"
+        )
+
     def test_unknown_format_fails_content_lines(self):
         report = parse_text("Kalenderwoche 12\n\nirgendwas\n")
 
