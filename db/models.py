@@ -1,0 +1,448 @@
+"""Tables of the workbench as SQLAlchemy 2 typed models, for SQLite and PostgreSQL.
+
+Every business row carries `tenant_id`. A row that refers to another
+tenant-owned row does so through a composite foreign key on
+(tenant_id, id), so the database itself rejects a reference from one tenant's
+row to another tenant's row.
+
+Timestamps are timezone-aware UTC (`UtcDateTime`). Week anchors are the
+Monday of the week (ISO 8601 weekday 1).
+
+The initial migration (db/migrations/versions) creates the same schema plus
+the triggers that protect the audit log and approved plan versions. A test
+compares the migrated schema with these models, so a change here needs a new
+migration.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Role names as stored in users.role; core.permissions.Role uses the same values.
+ROLE_NAMES = ("VIEWER", "DISPATCHER", "PLAN_APPROVER", "TENANT_ADMIN", "SUPER_ADMIN")
+
+SHA256_HEX_LENGTH = 64
+
+# SQLite gives a rowid alias (and so autoincrement) only to INTEGER PRIMARY KEY.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# Python None is stored as SQL NULL here, not as the JSON value null.
+NullableJsonType = JSON(none_as_null=True).with_variant(
+    JSONB(none_as_null=True), "postgresql"
+)
+
+
+def utc_now() -> datetime:
+    """Return the current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite has no time zone type, so the value is stored there as naive UTC
+    text and given back its UTC zone on reading. A naive datetime is rejected
+    on writing, because its zone would be a guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"timestamp {value.isoformat()} has no time zone;"
+                " pass a timezone-aware datetime such as datetime.now(UTC)"
+            )
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum_column_type(enum_class: type[enum.Enum], name: str) -> Enum:
+    """Store an enum by its value as VARCHAR with a CHECK, alike on both databases."""
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+def _check_monday(value: date) -> date:
+    if value.isoweekday() != 1:
+        raise ValueError(
+            f"week anchor {value.isoformat()} is a {value.strftime('%A')};"
+            " use the Monday that starts the week"
+        )
+    return value
+
+
+class ForecastStatus(enum.Enum):
+    """Whether a forecast version may be solved."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class PlanVersionStatus(enum.Enum):
+    """Life cycle of a plan version.
+
+    A draft is what the solver produced. Approving locks it: database triggers
+    reject any change to an approved version, its assignments and its checks.
+    A draft that a newer version of the same plan replaced is superseded, and
+    a version whose solve failed is failed.
+    """
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+
+
+class SolveJobStatus(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _tenant_fk(columns: list[str], table: str) -> ForeignKeyConstraint:
+    """Reference a row of `table` that belongs to the same tenant."""
+    return ForeignKeyConstraint(
+        ["tenant_id", *columns], [f"{table}.tenant_id", f"{table}.id"]
+    )
+
+
+class Tenant(Base):
+    """One operator; every business row belongs to exactly one tenant."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class User(Base):
+    """A person who signs in to one tenant, with one role."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username"),
+        UniqueConstraint("tenant_id", "id"),
+        CheckConstraint(
+            "role IN ({})".format(", ".join(f"'{role}'" for role in ROLE_NAMES)),
+            name="role",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    username: Mapped[str] = mapped_column(String(150))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ForecastVersion(Base):
+    """One import of a week's forecast, numbered per tenant and week.
+
+    `line_report` is the importer's outcome for every source line, `diff` the
+    added, removed and changed templates against the previous version (None
+    for the first version of a week). `sha256` is the hash of the canonical
+    forecast, so importing the same demand twice finds the earlier version.
+    """
+
+    __tablename__ = "forecast_versions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "week_anchor", "sha256"),
+        UniqueConstraint("tenant_id", "week_anchor", "version_number"),
+        UniqueConstraint("tenant_id", "id"),
+        _tenant_fk(["created_by"], "users"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    week_anchor: Mapped[date] = mapped_column(Date)
+    version_number: Mapped[int] = mapped_column(Integer)
+    source_filename: Mapped[str] = mapped_column(String(255))
+    source_format: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    status: Mapped[ForecastStatus] = mapped_column(
+        _enum_column_type(ForecastStatus, "forecast_status")
+    )
+    tour_count: Mapped[int] = mapped_column(Integer)
+    holidays: Mapped[list[int]] = mapped_column(JsonType)
+    line_report: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    diff: Mapped[dict[str, Any] | None] = mapped_column(NullableJsonType)
+    created_by: Mapped[int | None] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+    @validates("week_anchor")
+    def _validate_week_anchor(self, key: str, value: date) -> date:
+        return _check_monday(value)
+
+
+class TourTemplateRow(Base):
+    """One canonical tour template of a forecast version (minutes after midnight)."""
+
+    __tablename__ = "tour_templates"
+    __table_args__ = (
+        UniqueConstraint(
+            "forecast_version_id",
+            "day",
+            "start_minute",
+            "end_minute",
+            "depot",
+            "qualification",
+            name="uq_tour_templates_key",
+        ),
+        _tenant_fk(["forecast_version_id"], "forecast_versions"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    forecast_version_id: Mapped[int] = mapped_column(IdType, index=True)
+    day: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    depot: Mapped[str] = mapped_column(String(100), default="")
+    qualification: Mapped[str] = mapped_column(String(50), default="")
+
+
+class TourRow(Base):
+    """One expanded tour of a forecast version; times count minutes from Monday."""
+
+    __tablename__ = "tours"
+    __table_args__ = (
+        UniqueConstraint("forecast_version_id", "tour_id"),
+        _tenant_fk(["forecast_version_id"], "forecast_versions"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    forecast_version_id: Mapped[int] = mapped_column(IdType, index=True)
+    tour_id: Mapped[str] = mapped_column(String(100))
+    day: Mapped[int] = mapped_column(Integer)
+    week_start: Mapped[int] = mapped_column(Integer)
+    week_end: Mapped[int] = mapped_column(Integer)
+    depot: Mapped[str] = mapped_column(String(100), default="")
+    qualification: Mapped[str] = mapped_column(String(50), default="")
+
+
+class Plan(Base):
+    """The plan of one tenant's week; its content lives in its versions."""
+
+    __tablename__ = "plans"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "week_anchor"),
+        UniqueConstraint("tenant_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    week_anchor: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+    @validates("week_anchor")
+    def _validate_week_anchor(self, key: str, value: date) -> date:
+        return _check_monday(value)
+
+
+class PlanVersion(Base):
+    """One solved version of a plan with its proof of quality and KPIs.
+
+    `row_version` is SQLAlchemy's version counter: an UPDATE through the ORM
+    names the version it read, so a second writer holding a stale copy gets
+    StaleDataError instead of overwriting the first. `uncovered` lists the
+    tours no roster may take, with the rule that stops each.
+    """
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "version_number"),
+        UniqueConstraint("tenant_id", "id"),
+        _tenant_fk(["plan_id"], "plans"),
+        _tenant_fk(["forecast_version_id"], "forecast_versions"),
+        _tenant_fk(["created_by"], "users"),
+        _tenant_fk(["approved_by"], "users"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(IdType, index=True)
+    version_number: Mapped[int] = mapped_column(Integer)
+    forecast_version_id: Mapped[int] = mapped_column(IdType, index=True)
+    status: Mapped[PlanVersionStatus] = mapped_column(
+        _enum_column_type(PlanVersionStatus, "plan_version_status")
+    )
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    lower_bound: Mapped[int | None] = mapped_column(Integer)
+    lp_bound: Mapped[float | None] = mapped_column(Float)
+    gap: Mapped[float | None] = mapped_column(Float)
+    solve_status: Mapped[str] = mapped_column(String(32))
+    kpis: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    uncovered: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    solver_seconds: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[int | None] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    approved_by: Mapped[int | None] = mapped_column(IdType)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    approval_reason: Mapped[str | None] = mapped_column(Text)
+    row_version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": row_version}
+
+
+class Assignment(Base):
+    """One tour of a plan version given to one driver, inside one block."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("plan_version_id", "tour_id"),
+        _tenant_fk(["plan_version_id"], "plan_versions"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    plan_version_id: Mapped[int] = mapped_column(IdType, index=True)
+    tour_id: Mapped[str] = mapped_column(String(100))
+    driver: Mapped[str] = mapped_column(String(100))
+    day: Mapped[int] = mapped_column(Integer)
+    block_kind: Mapped[str] = mapped_column(String(32))
+
+
+class PlanCheck(Base):
+    """The validator's result for one plan rule on one plan version."""
+
+    __tablename__ = "plan_checks"
+    __table_args__ = (
+        UniqueConstraint("plan_version_id", "rule"),
+        _tenant_fk(["plan_version_id"], "plan_versions"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    plan_version_id: Mapped[int] = mapped_column(IdType, index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    checked: Mapped[int] = mapped_column(Integer)
+    violations: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+
+
+class SolveJob(Base):
+    """A request to solve a forecast version, taken by one worker at a time.
+
+    `heartbeat_at` is renewed by the worker while it runs, so a job whose
+    worker died can be found and queued again.
+    """
+
+    __tablename__ = "solve_jobs"
+    __table_args__ = (
+        Index("ix_solve_jobs_status_created_at", "status", "created_at"),
+        _tenant_fk(["forecast_version_id"], "forecast_versions"),
+        _tenant_fk(["plan_version_id"], "plan_versions"),
+        _tenant_fk(["created_by"], "users"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    forecast_version_id: Mapped[int] = mapped_column(IdType)
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    status: Mapped[SolveJobStatus] = mapped_column(
+        _enum_column_type(SolveJobStatus, "solve_job_status")
+    )
+    progress: Mapped[dict[str, Any] | None] = mapped_column(NullableJsonType)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    plan_version_id: Mapped[int | None] = mapped_column(IdType)
+
+
+class AuditEntry(Base):
+    """One entry of a tenant's audit trail, chained to the one before by hash.
+
+    `entry_hash` is SHA-256 over the canonical JSON of the entry's fields and
+    `prev_hash` (see core.audit). `actor_user_id` has no foreign key, so an
+    audit row never blocks or follows a change to the users table. Triggers
+    reject UPDATE and DELETE (and TRUNCATE on PostgreSQL).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("tenant_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(IdType)
+    action: Mapped[str] = mapped_column(String(100))
+    object_type: Mapped[str] = mapped_column(String(100))
+    object_id: Mapped[str] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    prev_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    entry_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
