@@ -43,9 +43,9 @@ KNOWN_QUALIFICATIONS = ("ADR", "KUEHL", "SCHWER")
 _DASHES = re.compile("[\u2013\u2014\u2212\u2010\u2011]")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _DECIMAL = re.compile(r"\d+(?:\.\d+)?(?:[eE]-?\d+)?")
-_WHOLE_NUMBER = re.compile(r"\+?\d+")
-_NEGATIVE_NUMBER = re.compile(r"-\s*\d+(?:[.,]\d+)?")
-_FRACTION = re.compile(r"\+?\d*[.,]\d+")
+_WHOLE_NUMBER = re.compile(r"\+?[0-9]+")
+_NEGATIVE_NUMBER = re.compile(r"-\s*[0-9]+(?:[.,][0-9]+)?")
+_FRACTION = re.compile(r"\+?[0-9]*[.,][0-9]+")
 _QUALIFICATION_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 
 # Tolerance when a workbook time cell, a fraction of a day, is turned into whole
@@ -129,8 +129,23 @@ class LineOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+MAX_QUOTED_CHARACTERS = 80
+MAX_TOURS_PER_LINE = 999
+
+
 def quote(text: str) -> str:
-    return f"'{text.strip()}'"
+    """Quote source text for a message, with control characters shown as '?'.
+
+    Text past MAX_QUOTED_CHARACTERS is cut and ends in '...', so a huge line
+    cannot flood the report.
+    """
+    visible = "".join(
+        "?" if ord(character) < 32 or ord(character) == 127 else character
+        for character in text.strip()
+    )
+    if len(visible) > MAX_QUOTED_CHARACTERS:
+        visible = visible[: MAX_QUOTED_CHARACTERS - 3] + "..."
+    return f"'{visible}'"
 
 
 def parse_weekday(text: str) -> int | None:
@@ -252,10 +267,20 @@ def parse_count(text: str) -> int:
     """
     stripped = text.strip()
     if _WHOLE_NUMBER.fullmatch(stripped):
-        return int(stripped)
+        count = int(stripped)
+        if count > MAX_TOURS_PER_LINE:
+            raise FieldError(
+                f"has the tour count {quote(stripped)}, more than the"
+                f" {MAX_TOURS_PER_LINE} tours one line may give"
+            )
+        return count
     if _NEGATIVE_NUMBER.fullmatch(stripped):
         raise FieldError(f"has the negative tour count {quote(stripped)}")
     if _FRACTION.fullmatch(stripped):
+        raise FieldError(
+            f"has the tour count {quote(stripped)}, which is not a whole number"
+        )
+    if any(character in "0123456789" for character in stripped):
         raise FieldError(
             f"has the tour count {quote(stripped)}, which is not a whole number"
         )

@@ -262,7 +262,7 @@ def detect_format(rows: list[SourceRow]) -> str | None:
     )
     if first_row is None:
         return None
-    if find_tidy_delimiter(first_row) is not None:
+    if find_tidy_delimiter(first_row, min_headings=2) is not None:
         return "tidy"
     if _starts_template_line(first_row):
         return "lines"

@@ -53,13 +53,19 @@ _TIDY_MEANINGS = {
 }
 
 
-def find_tidy_delimiter(row: SourceRow) -> str | None:
-    """Return the delimiter that makes the row a tidy header, or None."""
+def find_tidy_delimiter(row: SourceRow, min_headings: int = 3) -> str | None:
+    """Return the delimiter that makes the row a tidy header, or None.
+
+    The row must name day, start and end, or at least `min_headings` known
+    columns. Format detection asks for two, so a header that lacks a column
+    still goes to the tidy parser, which names what is missing.
+    """
     for delimiter in _TIDY_DELIMITERS:
         headings = {
             TIDY_HEADINGS.get(cell.lower()) for cell in split_cells(row, delimiter)
         }
-        if {"day", "start", "end"} <= headings:
+        headings.discard(None)
+        if {"day", "start", "end"} <= headings or len(headings) >= min_headings:
             return delimiter
     return None
 

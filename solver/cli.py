@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import sys
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.forecast_import import FORMATS, parse_forecast, read_forecast_file
-from solver.export import write_plan_files
+from solver.export import check_plan_folder, write_plan_files
 from solver.generate import format_tidy_csv, generate_forecast
 from solver.pricing import plan_kpis
 from solver.rules import RuleSettings
@@ -41,6 +42,34 @@ BENCHMARK_FORECAST = (
 EXIT_OK = 0
 EXIT_UNCOVERED = 1
 EXIT_BAD_INPUT = 2
+
+
+MAX_SEED = 2**31 - 1
+PROGRESS_REPEAT_SECONDS = 5.0
+
+
+def positive_seconds(text: str) -> float:
+    """Parse a time limit: a finite number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time limit; give a positive number of seconds"
+        )
+    return seconds
+
+
+def solver_seed(text: str) -> int:
+    """Parse a seed HiGHS accepts: a whole number from 0 to 2**31 - 1."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed must lie in 0..{MAX_SEED}, got {seed}")
+    return seed
 
 
 def peak_memory_mib() -> float:
@@ -66,14 +95,21 @@ def load_rules(path: str | None) -> RuleSettings:
 
 
 def print_progress(stream: TextIO) -> Callable[[Progress], None]:
-    """Return a progress callback that prints a line whenever the figures change."""
+    """Return a progress callback that prints a line when the figures change.
+
+    Unchanged figures are printed again every PROGRESS_REPEAT_SECONDS, so a
+    long stage still shows that the search is running.
+    """
     last: list[tuple] = []
 
     def on_progress(progress: Progress) -> None:
         figures = (progress.phase, progress.lower_bound, progress.best_drivers)
-        if last and last[-1] == figures:
-            return
-        last.append(figures)
+        if last:
+            last_figures, last_seconds = last[-1]
+            quiet_seconds = progress.elapsed_seconds - last_seconds
+            if last_figures == figures and quiet_seconds < PROGRESS_REPEAT_SECONDS:
+                return
+        last.append((figures, progress.elapsed_seconds))
         best = "-" if progress.best_drivers is None else str(progress.best_drivers)
         gap = "-" if progress.gap is None else f"{progress.gap:.1%}"
         stream.write(
@@ -99,9 +135,20 @@ def solution_figures(result: SolveResult, rules: RuleSettings) -> dict:
             "part_time_lower_bound": result.part_time_lower_bound,
             "violations": result.violations,
             "seconds": round(result.seconds, 3),
+            "uncoverable": [
+                {"tour_id": item.tour.tour_id, "rule": item.rule, "reason": item.reason}
+                for item in result.uncoverable
+            ],
         }
     )
     return figures
+
+
+def describe_part_time_bound(bound: int | None) -> str:
+    """Say what is proven about part-time rosters at this head count."""
+    if bound is None:
+        return "no lower bound proven"
+    return f"at least {bound} in any plan with this head count"
 
 
 def print_summary(figures: dict, result: SolveResult, stream: TextIO) -> None:
@@ -110,7 +157,7 @@ def print_summary(figures: dict, result: SolveResult, stream: TextIO) -> None:
         f"drivers {figures['drivers']}, lower bound {figures['lower_bound']}"
         f" (LP {figures['lp_bound']:.3f}), gap {figures['gap']:.1%},"
         f" part-time rosters {figures['part_time_rosters']}"
-        f" (bound {figures['part_time_lower_bound']}),"
+        f" ({describe_part_time_bound(figures['part_time_lower_bound'])}),"
         f" split and single blocks {figures['split_and_single_blocks']}\n"
     )
     stream.write(
@@ -126,9 +173,13 @@ def print_summary(figures: dict, result: SolveResult, stream: TextIO) -> None:
 
 def run_plan(arguments: argparse.Namespace, stream: TextIO) -> int:
     """Import a forecast, plan it, validate the plan and write the plan files."""
+    path = Path(arguments.forecast)
+    if not path.is_file():
+        stream.write(f"error: forecast file not found: {path}\n")
+        return EXIT_BAD_INPUT
     try:
         rules = load_rules(arguments.rules)
-        path = Path(arguments.forecast)
+        check_plan_folder(Path(arguments.out))
         report = parse_forecast(
             path.read_bytes(), filename=path.name, source_format=arguments.format
         )
@@ -215,7 +266,10 @@ def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
         ("lower bound", f"{figures['lower_bound']} (LP {figures['lp_bound']:.4f})"),
         ("gap", f"{figures['gap']:.2%}"),
         ("part-time rosters", str(figures["part_time_rosters"])),
-        ("part-time lower bound", str(figures["part_time_lower_bound"])),
+        (
+            "part-time lower bound",
+            describe_part_time_bound(figures["part_time_lower_bound"]),
+        ),
         ("split and single blocks", str(figures["split_and_single_blocks"])),
         ("violations", str(figures["violations"])),
         ("tours uncovered", str(figures["tours_uncovered"])),
@@ -242,9 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", required=True, help="folder for the plan files")
     plan.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_seconds,
         default=120.0,
-        help="wall time for the search in seconds",
+        help="wall time for the search in seconds (default: %(default)s)",
     )
     plan.add_argument(
         "--format",
@@ -254,7 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--rules", help="JSON file with rule settings that replace the defaults"
     )
-    plan.add_argument("--seed", type=int, default=0, help="seed passed to HiGHS")
+    plan.add_argument(
+        "--seed", type=solver_seed, default=0, help="seed passed to HiGHS (default: 0)"
+    )
     plan.set_defaults(run=run_plan)
 
     generate = commands.add_parser(
@@ -273,11 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--time-limit",
-        type=float,
+        type=positive_seconds,
         default=120.0,
-        help="wall time for the search in seconds",
+        help="wall time for the search in seconds (default: %(default)s)",
     )
-    bench.add_argument("--seed", type=int, default=0, help="seed passed to HiGHS")
+    bench.add_argument(
+        "--seed", type=solver_seed, default=0, help="seed passed to HiGHS (default: 0)"
+    )
     bench.add_argument("--out", help="also write the plan files to this folder")
     bench.set_defaults(run=run_bench)
     return parser

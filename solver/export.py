@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,13 @@ BLOCK_KIND_MARKS = {
     BlockKind.TRIPLE_CHAINED: " (3)",
 }
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+PLAN_FILE_NAMES = (
+    "assignments.csv",
+    "rosters.csv",
+    "matrix.csv",
+    "kpis.json",
+    "checks.json",
+)
 
 
 def write_plan_files(
@@ -75,25 +85,62 @@ def write_plan_files(
     - kpis.json: `kpis`, indented, with sorted keys.
     - checks.json: the list of `CheckResult.to_dict()` of `checks`.
 
+    The files are first written into a staging folder inside `out_dir` and
+    then moved into place, so a failure while writing leaves the files of an
+    earlier plan untouched instead of mixing old and new files.
+
     Raises:
         ValueError: the plan contains a tour id that `tours` lacks, so the
             assignments would contradict the rosters.
+        PlanFilesNotWritable: `out_dir` or one of the file names is taken by
+            something other than a folder or a regular file.
     """
+    check_plan_folder(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     drivers_by_tour = _drivers_by_tour(plan, tours)
 
-    paths = [
-        _write_csv(
-            out_dir / "assignments.csv",
-            ASSIGNMENTS_HEADER,
-            _assignment_rows(tours, drivers_by_tour),
-        ),
-        _write_csv(out_dir / "rosters.csv", ROSTERS_HEADER, _roster_rows(plan)),
-        _write_csv(out_dir / "matrix.csv", MATRIX_HEADER, _matrix_rows(plan)),
-        _write_json(out_dir / "kpis.json", kpis),
-        _write_json(out_dir / "checks.json", [check.to_dict() for check in checks]),
-    ]
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        staged = [
+            _write_csv(
+                staging / "assignments.csv",
+                ASSIGNMENTS_HEADER,
+                _assignment_rows(tours, drivers_by_tour),
+            ),
+            _write_csv(staging / "rosters.csv", ROSTERS_HEADER, _roster_rows(plan)),
+            _write_csv(staging / "matrix.csv", MATRIX_HEADER, _matrix_rows(plan)),
+            _write_json(staging / "kpis.json", kpis),
+            _write_json(staging / "checks.json", [check.to_dict() for check in checks]),
+        ]
+        paths = []
+        for path in staged:
+            target = out_dir / path.name
+            os.replace(path, target)
+            paths.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return paths
+
+
+class PlanFilesNotWritable(ValueError):
+    """The output folder or a plan file name is taken by something else."""
+
+
+def check_plan_folder(out_dir: Path) -> None:
+    """Raise PlanFilesNotWritable unless the plan files can be written to `out_dir`."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists() and not folder.is_dir():
+            raise PlanFilesNotWritable(
+                f"cannot write plan files to {out_dir}: {folder} exists and is"
+                " not a folder; choose another --out folder"
+            )
+    for name in PLAN_FILE_NAMES:
+        target = out_dir / name
+        if target.exists() and not target.is_file():
+            raise PlanFilesNotWritable(
+                f"cannot write {target}: something other than a file has that"
+                " name; move it away or choose another --out folder"
+            )
 
 
 def _drivers_by_tour(plan: Plan, tours: Sequence[Tour]) -> dict[str, list[str]]:

@@ -48,6 +48,11 @@ class RuleSettings:
         for field in fields(self):
             value = getattr(self, field.name)
             if field.type == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(
+                        f"rule setting {field.name} must be true or false,"
+                        f" got {value!r}"
+                    )
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(

@@ -430,7 +430,9 @@ class _Search:
             (id(roster), roster) for roster in self.pool.rosters[: self.seed_count]
         )
         generation.add_rosters(list(seeds.values()))
-        lp_value, _, _, exact = generation.solve_lp(stage_deadline)
+        lp_value, _, _, exact = generation.solve_lp(
+            stage_deadline, lambda report: self.report("part-time")
+        )
         part_time_bound = None
         if exact:
             # Any plan pays at most tie_break * 7 * max_drivers (< 1) for blocks, so

@@ -132,3 +132,84 @@ def test_unknown_rule_setting_is_rejected(tmp_path):
 
     assert code == 2
     assert "unknown rule setting max_weekly_hours" in output.getvalue()
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "nan", "inf", "abc"])
+def test_invalid_time_limit_is_rejected(tmp_path, limit, capsys):
+    forecast = tmp_path / "week.txt"
+    forecast.write_text("Mo 06:00-11:00 1\n", encoding="utf-8")
+
+    with pytest.raises(SystemExit) as raised:
+        main(
+            [
+                "plan",
+                str(forecast),
+                "--out",
+                str(tmp_path / "plan"),
+                "--time-limit",
+                limit,
+            ]
+        )
+
+    assert raised.value.code == 2
+    assert "--time-limit" in capsys.readouterr().err
+    assert not (tmp_path / "plan").exists()
+
+
+def test_out_naming_a_file_is_rejected_before_planning(tmp_path):
+    forecast = tmp_path / "week.txt"
+    forecast.write_text("Mo 06:00-11:00 1\n", encoding="utf-8")
+    taken = tmp_path / "taken"
+    taken.write_text("keep me", encoding="utf-8")
+    output = io.StringIO()
+
+    code = main(["plan", str(forecast), "--out", str(taken)], output)
+
+    assert code == 2
+    assert "is not a folder" in output.getvalue()
+    assert "planning" not in output.getvalue()
+    assert taken.read_text(encoding="utf-8") == "keep me"
+
+
+def test_missing_forecast_file_is_named(tmp_path):
+    output = io.StringIO()
+
+    code = main(["plan", str(tmp_path / "nowhere.csv"), "--out", str(tmp_path)], output)
+
+    assert code == 2
+    assert "forecast file not found" in output.getvalue()
+
+
+def test_kpis_name_uncoverable_tours_with_their_rule(tmp_path):
+    forecast = tmp_path / "week.txt"
+    forecast.write_text("Mo 06:00-11:00 1\n", encoding="utf-8")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"max_weekly_minutes": 60}), encoding="utf-8")
+    out = tmp_path / "plan"
+
+    code = main(
+        ["plan", str(forecast), "--out", str(out), "--rules", str(rules)], io.StringIO()
+    )
+
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    assert code == 1
+    assert kpis["uncoverable"][0]["tour_id"] == "Mo-0600-1100-01"
+    assert kpis["uncoverable"][0]["rule"] == "weekly_hours"
+
+
+def test_rule_switch_must_be_true_or_false(tmp_path):
+    forecast = tmp_path / "week.txt"
+    forecast.write_text("Mo 06:00-11:00 1\n", encoding="utf-8")
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps({"forbid_triple_after_triple": "false"}), encoding="utf-8"
+    )
+    output = io.StringIO()
+
+    code = main(
+        ["plan", str(forecast), "--out", str(tmp_path / "p"), "--rules", str(rules)],
+        output,
+    )
+
+    assert code == 2
+    assert "forbid_triple_after_triple must be true or false" in output.getvalue()

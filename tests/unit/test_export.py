@@ -4,7 +4,7 @@ import json
 import pytest
 
 from solver.checks import CheckResult, Violation
-from solver.export import write_plan_files
+from solver.export import PlanFilesNotWritable, write_plan_files
 from solver.plan import Block, BlockKind, Plan, Roster
 from solver.pricing import plan_kpis
 from solver.rules import RuleSettings
@@ -317,3 +317,15 @@ def test_empty_plan_writes_headers_only(tmp_path):
     assert len(read_rows(tmp_path / "rosters.csv")) == 1
     assert len(read_rows(tmp_path / "matrix.csv")) == 1
     assert json.loads((tmp_path / "checks.json").read_text(encoding="utf-8")) == []
+
+
+def test_blocked_file_name_leaves_earlier_files_untouched(tmp_path):
+    (tmp_path / "assignments.csv").write_text("earlier plan", encoding="utf-8")
+    (tmp_path / "kpis.json").mkdir()
+
+    with pytest.raises(PlanFilesNotWritable):
+        write_small_plan(tmp_path)
+
+    assert (tmp_path / "assignments.csv").read_text(encoding="utf-8") == "earlier plan"
+    assert not (tmp_path / "rosters.csv").exists()
+    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".staging")]

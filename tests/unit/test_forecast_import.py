@@ -830,6 +830,29 @@ class TestReport:
             "line 1: the file contains only empty lines; expected a day heading"
         )
 
+    def test_count_above_line_limit_fails(self):
+        report = parse_text("Montag;Anzahl\n05:30-10:00;1000000000\n")
+
+        assert report.forecast is None
+        assert line_report(report, 2).reason.startswith(
+            "line 2: '05:30-10:00;1000000000' has the tour count '1000000000',"
+            " more than the 999 tours one line may give"
+        )
+
+    def test_count_in_other_digits_fails(self):
+        report = parse_text("Montag;Anzahl\n05:30-10:00;\u0663\n")
+
+        assert report.forecast is None
+        assert line_report(report, 2).status is LineStatus.FAILURE
+
+    def test_control_characters_and_long_lines_are_not_echoed(self):
+        report = parse_text("Montag;Anzahl\n05:30-10:00;\x07" + "x" * 500 + "\n")
+
+        reason = line_report(report, 2).reason
+        assert "\x07" not in reason
+        assert "'05:30-10:00;?xxx" in reason
+        assert len(reason) < 250
+
     def test_file_without_any_tour_fails(self):
         report = parse_text("Montag;Anzahl\n05:30-10:00;0\n")
 
@@ -1220,3 +1243,10 @@ class TestRealForecast:
         assert forecast.tour_count == 1385
         assert {t.day for t in forecast.templates} == {1, 2, 3, 4, 5, 6}
         assert len(expand(forecast)) == 1385
+
+
+def test_partial_tidy_header_names_the_missing_column():
+    report = parse_forecast(b"day,start,count\n1,06:00,2\n")
+
+    assert report.source_format == "tidy"
+    assert "lacks the column(s) end" in report.failures[0].reason
