@@ -104,70 +104,95 @@ def trim_surplus(
     forecast: Forecast,
     rules: RuleSettings,
 ) -> list[DraftRoster]:
-    """Remove tours held twice until each template is held exactly `count` times."""
-    templates = forecast.templates
-    held = [0] * len(templates)
-    for draft in drafts:
-        for day in draft.days.values():
-            for index in day:
-                held[index] += 1
-    surplus = {index: held[index] - demand[index] for index in range(len(templates))}
-    surplus = {index: extra for index, extra in surplus.items() if extra > 0}
+    """Remove tours held twice until each template is held exactly `count` times.
 
-    while surplus:
-        best = None
-        for number, draft in enumerate(drafts):
-            minutes = draft.work_minutes(templates)
-            for day, block in draft.days.items():
-                for position, index in enumerate(block):
-                    if index not in surplus:
-                        continue
-                    remaining = block[:position] + block[position + 1 :]
-                    if remaining and kind_of(remaining, forecast, rules) is None:
-                        continue
-                    after = minutes - templates[index].duration_minutes
-                    becomes_part_time = (
-                        minutes >= rules.part_time_below_minutes
-                        and 0 < after < rules.part_time_below_minutes
-                    )
-                    new_kind = (
-                        kind_of(remaining, forecast, rules) if remaining else None
-                    )
-                    adds_split_or_single = int(
-                        new_kind in (BlockKind.SINGLE, BlockKind.DOUBLE_SPLIT)
-                    )
-                    score = (
-                        becomes_part_time,
-                        adds_split_or_single,
-                        -minutes,
-                        number,
-                        day,
-                    )
-                    if best is None or score < best[0]:
-                        best = (score, number, day, position)
-        if best is None:
-            drafts = _split_off_last_tour(drafts, surplus)
-            continue
-        _, number, day, position = best
-        index = drafts[number].days[day].pop(position)
-        if not drafts[number].days[day]:
-            del drafts[number].days[day]
-        surplus[index] -= 1
-        if not surplus[index]:
-            del surplus[index]
+    Templates are handled one at a time, in forecast order. A draft holds a
+    template at most once, so the surplus of one template is trimmed from the
+    best-scoring holders at once.
+    """
+    templates = forecast.templates
+    holders: dict[int, list[int]] = {}
+    held = [0] * len(templates)
+    for number, draft in enumerate(drafts):
+        for block in draft.days.values():
+            for index in block:
+                held[index] += 1
+                holders.setdefault(index, []).append(number)
+    minutes = [draft.work_minutes(templates) for draft in drafts]
+
+    for index in range(len(templates)):
+        extra = held[index] - demand[index]
+        while extra > 0:
+            candidates = _trim_candidates(
+                drafts, holders.get(index, []), index, minutes, forecast, rules
+            )
+            if not candidates:
+                donor, moved_index = _split_off_last_tour(drafts, holders[index], index)
+                moved_minutes = templates[moved_index].duration_minutes
+                holders.setdefault(moved_index, []).append(len(drafts) - 1)
+                minutes[donor] -= moved_minutes
+                minutes.append(moved_minutes)
+                continue
+            for _, number, position in candidates[:extra]:
+                day = templates[index].day
+                drafts[number].days[day].pop(position)
+                if not drafts[number].days[day]:
+                    del drafts[number].days[day]
+                minutes[number] -= templates[index].duration_minutes
+                extra -= 1
     return [draft for draft in drafts if draft.days]
 
 
+def _trim_candidates(
+    drafts: Sequence[DraftRoster],
+    holder_numbers: Sequence[int],
+    index: int,
+    minutes: Sequence[int],
+    forecast: Forecast,
+    rules: RuleSettings,
+) -> list[tuple[tuple, int, int]]:
+    """Score every draft that can drop template `index` and keep a valid block.
+
+    A lower score is a better trim: one that keeps a full-time roster
+    full-time, adds no split or single block, and takes from a long week.
+    """
+    template = forecast.templates[index]
+    candidates = []
+    for number in holder_numbers:
+        block = drafts[number].days.get(template.day)
+        if block is None or index not in block:
+            continue
+        position = block.index(index)
+        remaining = block[:position] + block[position + 1 :]
+        new_kind = kind_of(remaining, forecast, rules) if remaining else None
+        if remaining and new_kind is None:
+            continue
+        after = minutes[number] - template.duration_minutes
+        becomes_part_time = (
+            minutes[number] >= rules.part_time_below_minutes
+            and 0 < after < rules.part_time_below_minutes
+        )
+        adds_split_or_single = new_kind in (BlockKind.SINGLE, BlockKind.DOUBLE_SPLIT)
+        score = (becomes_part_time, adds_split_or_single, -minutes[number], number)
+        candidates.append((score, number, position))
+    candidates.sort()
+    return candidates
+
+
 def _split_off_last_tour(
-    drafts: list[DraftRoster], surplus: dict[int, int]
-) -> list[DraftRoster]:
-    """Move the last tour of a triple with a surplus middle tour to a new roster."""
-    for draft in drafts:
-        for day, block in draft.days.items():
-            if len(block) == 3 and block[1] in surplus:
+    drafts: list[DraftRoster], holder_numbers: Sequence[int], index: int
+) -> tuple[int, int]:
+    """Move the last tour of a triple whose middle is `index` to a new roster.
+
+    Returns the number of the draft that gave the tour up and the template
+    index of the moved tour; the new roster is the last draft.
+    """
+    for number in holder_numbers:
+        for day, block in drafts[number].days.items():
+            if len(block) == 3 and block[1] == index:
                 last = block.pop()
                 drafts.append(DraftRoster({day: [last]}))
-                return drafts
+                return number, last
     raise RuntimeError("surplus tours left that no block can give up")
 
 

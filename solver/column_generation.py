@@ -8,10 +8,11 @@ set, so its rounded-up value bounds the head count of every valid plan.
 Before that point, Farley's bound (LP value divided by the best roster's
 dual value) is still a valid lower bound.
 
-The dive turns the LP into a whole plan: it fixes the integer part of every
-roster in the LP solution (or, when none is at least 1, the most fractional
-one rounded up), generates new columns against the changed LP and repeats
-until the solution is integral. It is a heuristic: its plan is only proven
+The dive turns the LP into a whole plan. Each step fixes the integer part of
+every roster in the LP solution and rounds up those within 0.1 of the next
+whole number (or, when that fixes nothing, the most fractional one). A few
+pricing rounds then repair the LP, and the steps repeat until the solution
+is integral. It is a heuristic: its plan is only proven
 optimal when its head count meets the LP bound.
 """
 
@@ -22,7 +23,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import highspy
 import numpy as np
 
 from solver.blocks import DayBlocks
@@ -33,6 +33,16 @@ from solver.rules import RuleSettings
 
 INTEGRAL_TOLERANCE = 1e-6
 COLUMNS_PER_ROUND = 200
+# Pricing rounds between two fixing steps of the dive: enough to repair the LP
+# after a fix without converging it fully, which at twice the forecast of
+# record grew the master past 90,000 columns.
+DIVE_ROUNDS = 5
+DIVE_ROUND_UP_FRACTION = 0.9
+DIVE_BATCH_SHARE = 0.01
+# Unfixed columns whose reduced cost exceeds this are deleted during a dive,
+# in batches of at least DIVE_MIN_DROP, to keep each re-solve fast.
+DIVE_DROP_REDUCED_COST = 0.5
+DIVE_MIN_DROP = 1000
 
 
 @dataclass(frozen=True)
@@ -115,35 +125,51 @@ class ColumnGeneration:
     pricing_costs: Callable[[float], RosterCosts]
     columns: list[PooledRoster] = field(default_factory=list)
 
+    _in_master: set[tuple[tuple[int, int], ...]] = field(default_factory=set)
+
     def add_rosters(self, rosters: list[PooledRoster]) -> None:
-        """Add pooled rosters as master columns."""
+        """Add pooled rosters as master columns, skipping those already in it."""
+        fresh = [roster for roster in rosters if roster.blocks not in self._in_master]
+        self._in_master.update(roster.blocks for roster in fresh)
         self.master.add_columns(
-            [self.cost_of(roster) for roster in rosters],
-            [roster.templates for roster in rosters],
+            [self.cost_of(roster) for roster in fresh],
+            [roster.templates for roster in fresh],
         )
-        self.columns.extend(rosters)
+        self.columns.extend(fresh)
 
     def solve_lp(
-        self, deadline: float, on_round: Callable[[RoundReport], None] | None = None
+        self,
+        deadline: float,
+        on_round: Callable[[RoundReport], None] | None = None,
+        max_rounds: int | None = None,
     ) -> tuple[float, np.ndarray, float, bool]:
-        """Price and re-solve until no roster improves the LP or the deadline passes.
+        """Price and re-solve until no roster improves the LP or a limit is hit.
+
+        The limits are the deadline and, when given, `max_rounds` pricing
+        rounds.
 
         Returns:
             The LP value, the column values, a valid lower bound on the LP
             value over all rosters, and whether pricing proved the LP optimal.
         """
+        rounds = 0
         while True:
             lp_value, duals, cardinality_dual, values = self.master.solve()
             costs = self.pricing_costs(cardinality_dual)
             found = self.pricing.search(duals, costs, COLUMNS_PER_ROUND)
-            new_rosters = [roster for roster in map(self.pool.add, found) if roster]
             if not found:
                 if on_round:
                     on_round(RoundReport(lp_value, lp_value, True))
                 return lp_value, values, lp_value, True
+            new_rosters = [
+                self.pool.get_or_add(column.blocks)
+                for column in found
+                if column.blocks not in self._in_master
+            ]
             bound = farley_bound(lp_value, found[0].value, costs)
             if on_round:
                 on_round(RoundReport(lp_value, bound, False))
+            rounds += 1
             if not new_rosters:
                 # Pricing repeated rosters the master already holds: the
                 # duals did not move, so more rounds cannot help.
@@ -151,6 +177,30 @@ class ColumnGeneration:
             if time.monotonic() >= deadline:
                 return lp_value, values, bound, False
             self.add_rosters(new_rosters)
+            if max_rounds is not None and rounds >= max_rounds:
+                lp_value, _, _, values = self.master.solve()
+                return lp_value, values, bound, False
+
+    def drop_expensive_columns(self, lower: np.ndarray) -> None:
+        """Delete unfixed columns whose reduced cost is far above zero.
+
+        Such rosters rarely enter the dive's LP again, and every column slows
+        each re-solve. A deleted roster stays in the pool, and pricing adds it
+        back if the duals ever make it attractive.
+        """
+        reduced = self.master.reduced_costs()
+        drop = np.flatnonzero((reduced > DIVE_DROP_REDUCED_COST) & (lower <= 0))
+        if len(drop) < DIVE_MIN_DROP:
+            return
+        self.master.delete_columns(drop)
+        dropped = set(drop.tolist())
+        for number in drop:
+            self._in_master.discard(self.columns[number].blocks)
+        self.columns = [
+            roster
+            for number, roster in enumerate(self.columns)
+            if number not in dropped
+        ]
 
     def dive(self, deadline: float) -> np.ndarray | None:
         """Fix rosters of the LP solution step by step until it is integral.
@@ -158,10 +208,9 @@ class ColumnGeneration:
         Returns the integral column values, or None when the LP became
         infeasible or the deadline passed first.
         """
-        highs = self.master.highs
         while True:
             try:
-                _, values, _, _ = self.solve_lp(deadline)
+                _, values, _, _ = self.solve_lp(deadline, max_rounds=DIVE_ROUNDS)
             except MasterLPFailed:
                 return None
             fraction = values - np.floor(values + INTEGRAL_TOLERANCE)
@@ -172,19 +221,22 @@ class ColumnGeneration:
                 return np.round(values)
             if time.monotonic() >= deadline:
                 return None
-            lower = np.asarray(highs.getLp().col_lower_)
+            lower = self.master.lower_bounds()
             fixed = np.maximum(lower, np.floor(values + INTEGRAL_TOLERANCE))
+            nearly_whole = ~is_integral & (fraction >= DIVE_ROUND_UP_FRACTION)
+            fixed[nearly_whole] = np.ceil(values[nearly_whole])
             changed = np.flatnonzero(fixed > lower)
             if not len(changed):
-                most_fractional = int(np.argmax(np.where(is_integral, -1.0, fraction)))
-                fixed[most_fractional] = math.ceil(values[most_fractional])
-                changed = np.array([most_fractional])
-            highs.changeColsBounds(
-                len(changed),
-                changed.astype(np.int32),
-                fixed[changed],
-                np.full(len(changed), highspy.kHighsInf),
-            )
+                # Round up the largest fractions: one roster per hundred
+                # drivers in the LP, so large forecasts need fewer steps.
+                batch = max(1, int(values.sum() * DIVE_BATCH_SHARE))
+                candidates = np.where(is_integral, -1.0, fraction)
+                largest = np.argsort(-candidates, kind="stable")[:batch]
+                largest = largest[candidates[largest] > 0]
+                fixed[largest] = np.ceil(values[largest])
+                changed = largest
+            self.master.raise_lower_bounds(changed, fixed[changed])
+            self.drop_expensive_columns(fixed)
 
 
 def farley_bound(

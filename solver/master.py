@@ -7,7 +7,8 @@ are rosters, and a roster covers a template at most once.
 The LP is re-solved after every pricing round with a few hundred new
 columns, so it is kept inside one `highspy.Highs` object and warm-started
 from the previous basis with the primal simplex (new columns keep the old
-basis primal feasible). Rebuilding it as a Pyomo model each round would
+basis primal feasible), or with the dual simplex after a dive raised lower
+bounds. Rebuilding it as a Pyomo model each round would
 spend far more time in model building than HiGHS spends solving, which is
 why this part talks to highspy directly.
 """
@@ -18,6 +19,9 @@ from collections.abc import Sequence
 
 import highspy
 import numpy as np
+
+PRIMAL_SIMPLEX = 4
+DUAL_SIMPLEX = 1
 
 
 class MasterLPFailed(RuntimeError):
@@ -42,7 +46,7 @@ class RestrictedMaster:
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("random_seed", 0)
         self.highs.setOptionValue("threads", 1)
-        self.highs.setOptionValue("simplex_strategy", 4)
+        self.highs.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         self.row_count = len(demand)
         infinity = highspy.kHighsInf
         lower = np.asarray(demand, dtype=np.float64)
@@ -76,6 +80,7 @@ class RestrictedMaster:
             indices.extend(rows)
             if self.cardinality_row is not None:
                 indices.append(self.cardinality_row)
+        self.highs.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         self.highs.addCols(
             len(costs),
             np.asarray(costs, dtype=np.float64),
@@ -87,6 +92,34 @@ class RestrictedMaster:
             np.ones(len(indices)),
         )
         self.column_count += len(costs)
+
+    def raise_lower_bounds(self, columns: np.ndarray, lower: np.ndarray) -> None:
+        """Raise the lower bounds of some columns, as a dive fixes rosters.
+
+        New lower bounds leave the old basis dual feasible but not primal
+        feasible, so the next solve uses the dual simplex.
+        """
+        self.highs.setOptionValue("simplex_strategy", DUAL_SIMPLEX)
+        self.highs.changeColsBounds(
+            len(columns),
+            columns.astype(np.int32),
+            lower,
+            np.full(len(columns), highspy.kHighsInf),
+        )
+
+    def reduced_costs(self) -> np.ndarray:
+        """Return the reduced cost of every column at the last solve."""
+        return np.asarray(self.highs.getSolution().col_dual)
+
+    def delete_columns(self, columns: np.ndarray) -> None:
+        """Delete columns; the remaining ones keep their order and close the gaps."""
+        if len(columns):
+            self.highs.deleteCols(len(columns), columns.astype(np.int32))
+            self.column_count -= len(columns)
+
+    def lower_bounds(self) -> np.ndarray:
+        """Return the current lower bound of every column."""
+        return np.asarray(self.highs.getLp().col_lower_)
 
     def solve(self) -> tuple[float, np.ndarray, float, np.ndarray]:
         """Solve the LP; return value, row duals, cardinality dual, column values."""
