@@ -159,11 +159,14 @@ def solve_selection(
     time_limit_seconds: float,
     seed: int = 0,
     start_counts: Sequence[int] | None = None,
+    max_nodes: int | None = None,
 ) -> SelectionResult | None:
     """Solve the selection model with HiGHS; return None when it found no plan.
 
     `start_counts` (drivers per column) is handed to HiGHS as a starting plan,
-    so a time limit never leaves the model worse off than that plan. The
+    so a time limit never leaves the model worse off than that plan.
+    `max_nodes` caps the branch-and-bound nodes: unlike a time limit, it stops
+    the search at the same point on every run, so the plan is reproducible. The
     termination condition is read first: only a proven optimum counts as
     proven, a time limit with an incumbent gives a usable but unproven plan,
     and any other status is logged and treated as no result.
@@ -178,6 +181,8 @@ def solve_selection(
         "mip_rel_gap": 0.0,
         "mip_abs_gap": 1e-9,
     }
+    if max_nodes is not None:
+        solver.highs_options["mip_max_nodes"] = max_nodes
     if start_counts is not None:
         for index, count in zip(model.rosters, start_counts):
             model.drivers_on[index].set_value(count)

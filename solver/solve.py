@@ -57,6 +57,12 @@ from solver.validate import validate_plan
 logger = logging.getLogger(__name__)
 
 BOUND_TOLERANCE = 1e-6
+# Work limits of the part-time stage. They stop it at the same point on every
+# run, where its time limit alone would stop it wherever the clock happened to
+# be, so the same input gives the same plan. Both are generous for the
+# forecast of record (about 60 pricing rounds, a few hundred nodes).
+PART_TIME_MAX_ROUNDS = 150
+PART_TIME_MAX_NODES = 200
 
 
 class SolveStatus(enum.Enum):
@@ -431,7 +437,9 @@ class _Search:
         )
         generation.add_rosters(list(seeds.values()))
         lp_value, _, _, exact = generation.solve_lp(
-            stage_deadline, lambda report: self.report("part-time")
+            stage_deadline,
+            lambda report: self.report("part-time"),
+            max_rounds=PART_TIME_MAX_ROUNDS,
         )
         part_time_bound = None
         if exact:
@@ -448,7 +456,7 @@ class _Search:
         current = sum(
             part_time_cost(roster, tie_break) * count for roster, count in chosen
         )
-        rosters = list(self.pool.rosters)
+        rosters = generation.columns
         model = build_selection_model(
             self.pool_columns(rosters),
             self.demand,
@@ -462,6 +470,7 @@ class _Search:
             stage_deadline - time.monotonic(),
             self.seed,
             start_counts=[start.get(id(roster), 0) for roster in rosters],
+            max_nodes=PART_TIME_MAX_NODES,
         )
         if result is not None:
             logger.info(
