@@ -8,8 +8,8 @@ row to another tenant's row.
 Timestamps are timezone-aware UTC (`UtcDateTime`). Week anchors are the
 Monday of the week (ISO 8601 weekday 1).
 
-The initial migration (db/migrations/versions) creates the same schema plus
-the triggers that protect the audit log and approved plan versions. A test
+The migrations (db/migrations/versions) create the same schema plus the
+triggers that protect the audit log and approved plan versions. A test
 compares the migrated schema with these models, so a change here needs a new
 migration.
 """
@@ -200,6 +200,32 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # Base32 TOTP secret (RFC 6238), None until the user enrols an authenticator.
+    # NOTE: stored in plain text; anyone who can read this column can generate
+    # codes, so it is as sensitive as a password.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # The newest TOTP time step accepted, so no code is accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class UserSession(Base):
+    """A server-side sign-in session; the browser holds only the token.
+
+    The token itself is never stored: `token_sha256` is the SHA-256 hex digest
+    of it. `mfa_verified` is true when the sign-in passed the TOTP step.
+    """
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (_tenant_fk(["user_id"], "users"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(IdType, index=True)
+    token_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), unique=True)
+    mfa_verified: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ForecastVersion(Base):

@@ -63,3 +63,18 @@ def count_entries(session: Session, tenant_id: int) -> int:
         .where(AuditEntry.tenant_id == tenant_id)
     )
     return session.scalar(statement) or 0
+
+
+def list_newest(
+    session: Session, tenant_id: int, limit: int, action: str | None = None
+) -> list[AuditEntry]:
+    """Return the tenant's newest entries, newest first, optionally of one action."""
+    statement = (
+        select(AuditEntry)
+        .where(AuditEntry.tenant_id == tenant_id)
+        .order_by(AuditEntry.sequence.desc())
+        .limit(limit)
+    )
+    if action is not None:
+        statement = statement.where(AuditEntry.action == action)
+    return list(session.scalars(statement))

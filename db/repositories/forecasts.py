@@ -220,3 +220,22 @@ def count_versions(session: Session, tenant_id: int) -> int:
         .where(ForecastVersion.tenant_id == tenant_id)
     )
     return session.scalar(statement) or 0
+
+
+def list_tenant_versions(
+    session: Session, tenant_id: int, week_anchor: date | None = None
+) -> list[ForecastVersion]:
+    """Return the tenant's versions, newest week first and newest version first.
+
+    With `week_anchor`, only the versions of that week.
+    """
+    statement = (
+        select(ForecastVersion)
+        .where(ForecastVersion.tenant_id == tenant_id)
+        .order_by(
+            ForecastVersion.week_anchor.desc(), ForecastVersion.version_number.desc()
+        )
+    )
+    if week_anchor is not None:
+        statement = statement.where(ForecastVersion.week_anchor == week_anchor)
+    return list(session.scalars(statement))

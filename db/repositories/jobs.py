@@ -160,3 +160,135 @@ def requeue_stale(session: Session, heartbeat_before: datetime) -> list[int]:
         .execution_options(synchronize_session="fetch")
     )
     return sorted(session.execute(statement).scalars())
+
+
+ACTIVE_STATUSES = (SolveJobStatus.QUEUED, SolveJobStatus.RUNNING)
+
+
+def find_active(
+    session: Session, tenant_id: int, forecast_version_id: int
+) -> SolveJob | None:
+    """Return the tenant's oldest queued or running job of this forecast version."""
+    statement = (
+        select(SolveJob)
+        .where(
+            SolveJob.tenant_id == tenant_id,
+            SolveJob.forecast_version_id == forecast_version_id,
+            SolveJob.status.in_(ACTIVE_STATUSES),
+        )
+        .order_by(SolveJob.created_at, SolveJob.id)
+        .limit(1)
+    )
+    return session.scalars(statement).one_or_none()
+
+
+def renew_heartbeat(
+    session: Session,
+    job_id: int,
+    worker_id: str,
+    now: datetime,
+    progress: dict[str, Any] | None = None,
+) -> bool:
+    """Renew the heartbeat of a job this worker runs, and store progress if given.
+
+    Returns False, and changes nothing, when the job is no longer running for
+    this worker, for instance because it was marked failed as stale.
+    """
+    values: dict[str, Any] = {"heartbeat_at": now}
+    if progress is not None:
+        values["progress"] = progress
+    statement = (
+        update(SolveJob)
+        .where(
+            SolveJob.id == job_id,
+            SolveJob.status == SolveJobStatus.RUNNING,
+            SolveJob.worker_id == worker_id,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def get_running_for_update(
+    session: Session, job_id: int, worker_id: str
+) -> SolveJob | None:
+    """Return the job if it still runs for this worker, locked until commit.
+
+    PostgreSQL locks the row with FOR UPDATE. SQLite ignores the clause, so
+    the caller must already hold the database write lock (for instance from
+    `tenants.lock`) for the result to stay true until commit.
+    """
+    statement = (
+        select(SolveJob)
+        .where(
+            SolveJob.id == job_id,
+            SolveJob.status == SolveJobStatus.RUNNING,
+            SolveJob.worker_id == worker_id,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(statement).one_or_none()
+
+
+def release(session: Session, job_id: int, worker_id: str) -> bool:
+    """Queue a job this worker runs again, for another worker to take.
+
+    Returns False when the job no longer runs for this worker.
+    """
+    statement = (
+        update(SolveJob)
+        .where(
+            SolveJob.id == job_id,
+            SolveJob.status == SolveJobStatus.RUNNING,
+            SolveJob.worker_id == worker_id,
+        )
+        .values(
+            status=SolveJobStatus.QUEUED,
+            worker_id=None,
+            started_at=None,
+            heartbeat_at=None,
+            progress=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def list_stale(session: Session, heartbeat_before: datetime) -> list[SolveJob]:
+    """Return the running jobs, of every tenant, whose heartbeat is older than this."""
+    statement = (
+        select(SolveJob)
+        .where(
+            SolveJob.status == SolveJobStatus.RUNNING,
+            SolveJob.heartbeat_at < heartbeat_before,
+        )
+        .order_by(SolveJob.id)
+    )
+    return list(session.scalars(statement))
+
+
+def fail_if_stale(
+    session: Session,
+    job_id: int,
+    heartbeat_before: datetime,
+    error: str,
+    now: datetime | None = None,
+) -> bool:
+    """Mark the job failed if it still runs with a heartbeat older than the cutoff.
+
+    Returns whether it did. The condition is checked in the UPDATE itself, so
+    a heartbeat renewed meanwhile keeps the job running.
+    """
+    statement = (
+        update(SolveJob)
+        .where(
+            SolveJob.id == job_id,
+            SolveJob.status == SolveJobStatus.RUNNING,
+            SolveJob.heartbeat_at < heartbeat_before,
+        )
+        .values(status=SolveJobStatus.FAILED, error=error, finished_at=now or utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).rowcount == 1

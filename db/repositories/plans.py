@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -101,9 +102,11 @@ def add_version(
     result: SolveResult,
     rules: RuleSettings,
     created_by: int | None,
+    extra_kpis: dict[str, Any] | None = None,
 ) -> PlanVersion:
     """Store a solve result as the plan's next draft, with assignments and checks.
 
+    The KPIs are those of solver.pricing.plan_kpis, updated with `extra_kpis`.
     The version number is one more than the plan's newest. The unique
     constraint on (plan_id, version_number) rejects the second of two
     concurrent writers.
@@ -119,7 +122,7 @@ def add_version(
         lp_bound=_finite_or_none(result.lp_bound),
         gap=result.gap,
         solve_status=result.status.value,
-        kpis=plan_kpis(result.plan, rules),
+        kpis={**plan_kpis(result.plan, rules), **(extra_kpis or {})},
         uncovered=[
             {
                 "tour_id": uncoverable.tour.tour_id,
@@ -323,3 +326,25 @@ def _finite_or_none(value: float) -> float | None:
     # SQLite reads NaN back as NULL while PostgreSQL keeps it, so any bound
     # that is not finite is stored as NULL on both.
     return value if math.isfinite(value) else None
+
+
+def list_tenant_versions(
+    session: Session, tenant_id: int, week_anchor: date | None = None
+) -> list[tuple[PlanVersion, date]]:
+    """Return the tenant's plan versions with their week, newest week and version first.
+
+    With `week_anchor`, only the versions of that week.
+    """
+    statement = (
+        select(PlanVersion, Plan.week_anchor)
+        .join(
+            Plan,
+            (Plan.id == PlanVersion.plan_id)
+            & (Plan.tenant_id == PlanVersion.tenant_id),
+        )
+        .where(PlanVersion.tenant_id == tenant_id)
+        .order_by(Plan.week_anchor.desc(), PlanVersion.version_number.desc())
+    )
+    if week_anchor is not None:
+        statement = statement.where(Plan.week_anchor == week_anchor)
+    return [(version, week) for version, week in session.execute(statement)]

@@ -1,0 +1,121 @@
+"""The database the services work on, and the unit of work each service opens.
+
+A process calls `open_workbench()` once (the Streamlit app behind
+`st.cache_resource`, the worker at start), or `configure(engine)` with an
+engine it made itself (tests). Every service then opens one `unit_of_work()`
+per call.
+
+Lock order: a service that writes loads the rows it checks with
+`core.tenancy.get_owned` first, then calls `lock_tenant`, and only then
+changes rows. Because every core service and the worker's result and failure
+writes take the tenant row lock first, two such writers of one tenant do not
+wait for each other in opposite order. Claiming a job and renewing its
+heartbeat change only the job's row and take no other lock. A security
+event from get_owned is written in a transaction of its own and would wait
+for this tenant lock. So get_owned must come before it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.audit import record_security_event
+from core.errors import PermissionDenied
+from core.permissions import Actor, Permission, require
+from db.repositories import tenants
+from db.session import make_engine, make_session_factory, migrate, resolve_url
+
+PERMISSION_DENIED = "security.permission_denied"
+
+_lock = threading.Lock()
+_engines_by_url: dict[str, Engine] = {}
+_engine: Engine | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def open_workbench(url: str | None = None) -> Engine:
+    """Open the workbench database, migrate it and make the services use it.
+
+    The URL is `url`, else DATABASE_URL, else the SQLite default of
+    db.session. A second call with the same URL returns the same engine
+    without migrating again.
+    """
+    key = resolve_url(url).render_as_string(hide_password=False)
+    with _lock:
+        engine = _engines_by_url.get(key)
+        if engine is None:
+            engine = make_engine(key)
+            migrate(engine)
+            _engines_by_url[key] = engine
+    configure(engine)
+    return engine
+
+
+def configure(engine: Engine) -> None:
+    """Make the services use this engine, which must be migrated already."""
+    global _engine, _session_factory
+    with _lock:
+        _engine = engine
+        _session_factory = make_session_factory(engine)
+
+
+_NOT_CONFIGURED = (
+    "no workbench database is configured; call core.context.open_workbench()"
+    " or core.context.configure(engine) first"
+)
+
+
+def current_engine() -> Engine:
+    """Return the configured engine, or raise RuntimeError when there is none."""
+    if _engine is None:
+        raise RuntimeError(_NOT_CONFIGURED)
+    return _engine
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """Open a session in a transaction: commit when the block ends, else roll back."""
+    session_factory = _session_factory
+    if session_factory is None:
+        raise RuntimeError(_NOT_CONFIGURED)
+    with session_factory() as session, session.begin():
+        yield session
+
+
+def authorize(actor: Actor, permission: Permission) -> None:
+    """Raise PermissionDenied unless the actor may use the permission now.
+
+    A refusal is also recorded as a security event in the actor's tenant
+    audit chain, in a transaction of its own, so a caller that tries actions
+    outside its role leaves a trace.
+    """
+    try:
+        require(actor, permission)
+    except PermissionDenied as error:
+        record_security_event(
+            current_engine(),
+            actor,
+            PERMISSION_DENIED,
+            {
+                "permission": permission.value,
+                "role": actor.role.value,
+                "mfa_required": error.mfa_required,
+            },
+            object_type="permission",
+            object_id=permission.value,
+        )
+        raise
+
+
+def lock_tenant(session: Session, tenant_id: int) -> None:
+    """Take the tenant row lock that orders every writer of the tenant.
+
+    Raises LookupError when the tenant does not exist.
+    """
+    if tenants.lock(session, tenant_id) is None:
+        raise LookupError(f"tenant {tenant_id} does not exist")
