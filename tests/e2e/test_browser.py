@@ -39,6 +39,14 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 FORECAST_TOURS = 200
+RECORD_FORECAST = (
+    PROJECT_ROOT.parent / "shared" / "data" / "forecasts" / "week_1385_tours.csv"
+)
+RECORD_FORECAST_TOURS = 1385
+# The plan of the forecast of record must not exceed the best published result
+# of earlier systems, and its bound must stay within the LP's known 142.
+RECORD_MAX_DRIVERS = 145
+RECORD_MIN_BOUND = 140
 KPI_CARD_COUNT = 8
 FORECAST_SEED = 7
 SERVER_START_TIMEOUT_SECONDS = 60
@@ -181,10 +189,22 @@ def kpi_figures(page: Page) -> dict[str, str]:
     return figures
 
 
-def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
+def forecast_to_upload(tmp_path: Path) -> tuple[Path, int]:
+    """Return the forecast of record when it lies beside the project, else a generated one.
+
+    The forecast of record is read where it lies and never copied into the
+    project; the generated forecast is written to tmp_path.
+    """
+    if RECORD_FORECAST.is_file():
+        return RECORD_FORECAST, RECORD_FORECAST_TOURS
     forecast = generate_forecast(FORECAST_TOURS, seed=FORECAST_SEED)
     forecast_file = tmp_path / "forecast.csv"
     forecast_file.write_text(format_tidy_csv(forecast), encoding="utf-8")
+    return forecast_file, FORECAST_TOURS
+
+
+def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
+    forecast_file, tour_count = forecast_to_upload(tmp_path)
     console_errors: list[str] = []
 
     with sync_playwright() as playwright:
@@ -216,7 +236,7 @@ def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
             page.get_by_role("button", name="Import").click()
             expect(page.get_by_text("Imported as version 1")).to_be_visible()
             expect(
-                page.get_by_text(f"The forecast has {FORECAST_TOURS} tours")
+                page.get_by_text(f"The forecast has {tour_count} tours")
             ).to_be_visible()
 
             open_page(page, "Plan")
@@ -227,6 +247,9 @@ def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
             page.screenshot(path=tmp_path / "plan.png", full_page=True)
             print("KPI cards:", figures)
             assert int(figures["Drivers"]) >= int(figures["Lower bound"]) > 0
+            if forecast_file == RECORD_FORECAST:
+                assert int(figures["Drivers"]) <= RECORD_MAX_DRIVERS
+                assert int(figures["Lower bound"]) >= RECORD_MIN_BOUND
             assert figures["Solve status"] in {"optimal", "feasible", "time_limit"}
             # Each chart is known by a legend entry that only it has.
             for view, legend_entry in (
