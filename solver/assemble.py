@@ -2,10 +2,10 @@
 
 The integer model covers each template at least `count` times, so a template
 may be held by more rosters than it has tours. Surplus is trimmed from the
-end of a block (first or last tour), which always leaves a valid block:
-dropping an end shortens the span, a chained triple becomes a regular
-double, a double becomes a single, and less work only lengthens rest and
-shortens the week. Among the possible trims the one that keeps full-time
+end of a block (first or last tour), which always leaves a valid block.
+Dropping an end shortens the span: a chained triple becomes a regular double
+and a double becomes a single. Less work only lengthens rest and shortens
+the week. Among the possible trims the one that keeps full-time
 rosters full-time and adds the fewest split or single blocks is taken first.
 A surplus that sits only in the middle of triples is trimmed there when the
 two remaining tours still form a valid double; otherwise the last tour of
@@ -106,7 +106,7 @@ def trim_surplus(
 ) -> list[DraftRoster]:
     """Remove tours held twice until each template is held exactly `count` times.
 
-    Templates are handled one at a time, in forecast order. A draft holds a
+    Templates are handled one at a time, in forecast order. A draft contains a
     template at most once, so the surplus of one template is trimmed from the
     best-scoring holders at once.
     """
@@ -185,7 +185,7 @@ def _split_off_last_tour(
     """Move the last tour of a triple whose middle is `index` to a new roster.
 
     Returns the number of the draft that gave the tour up and the template
-    index of the moved tour; the new roster is the last draft.
+    index of the moved tour. The new roster is appended as the last draft.
     """
     for number in holder_numbers:
         for day, block in drafts[number].days.items():

@@ -1,4 +1,4 @@
-"""Answers to "why do I need this many drivers?", taken from the model.
+"""Explain from the model why a week needs its drivers.
 
 - Rule costs: the LP bound on the head count is solved again with one rule
   relaxed at a time. The drop of the rounded-up bound is what that rule costs
@@ -64,7 +64,7 @@ class HeadCountLP:
     """The LP relaxation of the head count over all valid rosters.
 
     `value` is the LP optimum when `exact`, and `bound` a valid lower bound on
-    it either way. `template_duals` holds one dual value per template.
+    it either way. `template_duals` contains one dual value per template.
     """
 
     value: float
