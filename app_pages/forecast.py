@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -23,12 +23,13 @@ FORECAST_FILE_TYPES = ["csv", "txt", "xlsx"]
 actor = require_actor()
 st.title("Forecast")
 
-week_anchor = st.date_input(
+picked_day = st.date_input(
     "Week",
     value=next_monday(date.today()),
     format="DD.MM.YYYY",
-    help="The Monday that starts the week the forecast covers",
+    help="Any day of the week the forecast covers; the week starts on its Monday",
 )
+week_anchor = picked_day - timedelta(days=picked_day.weekday())
 st.caption(week_label(week_anchor))
 
 if has_permission(actor, Permission.FORECAST_WRITE):

@@ -50,7 +50,11 @@ actor = require_actor()
 st.title("Plan")
 
 if has_permission(actor, Permission.PLAN_SOLVE):
-    forecasts = run_service(list_forecast_versions, actor)
+    forecasts = [
+        version
+        for version in run_service(list_forecast_versions, actor)
+        if version.can_be_solved
+    ]
     if not forecasts:
         st.info("No forecast to solve yet. Import one on the Forecast page.")
     else:

@@ -62,7 +62,6 @@ MAX_CLIENT_ADDRESS_LENGTH = 64
 
 SIGNED_IN = "auth.signed_in"
 SIGN_IN_FAILED = "auth.sign_in_failed"
-TOTP_REQUESTED = "auth.totp_requested"
 SIGNED_OUT = "auth.signed_out"
 SIGN_IN_PROCESS = "sign-in"
 
@@ -74,13 +73,6 @@ class SignInFailed(SolvereignError):
 
     def __init__(self) -> None:
         super().__init__("invalid tenant, username, password or code")
-
-
-class TotpRequired(SolvereignError):
-    """The password is right, and the user's role needs a TOTP code as well."""
-
-    def __init__(self) -> None:
-        super().__init__("enter the code from your authenticator app")
 
 
 class SessionExpired(SolvereignError):
@@ -113,8 +105,9 @@ def sign_in(
 ) -> SignedIn:
     """Check the credentials, open a session and return its token.
 
-    Raises SignInFailed for any wrong or unknown value, and TotpRequired when
-    the password is right but the user must add a TOTP code. `now` sets the
+    Raises SignInFailed for any wrong, missing or unknown value. A missing
+    TOTP code fails like a wrong password, so the reply never tells whether
+    the password of an approver or admin was right. `now` sets the
     session's start time and the TOTP clock, for tests.
     """
     now = now or utc_now()
@@ -211,16 +204,7 @@ def _attempt_sign_in(
 
     needs_code = Role(user.role) >= MFA_REQUIRED_FROM and user.totp_secret is not None
     if needs_code and not totp_code:
-        lock_tenant(session, tenant.id)
-        append_entry(
-            session,
-            SystemActor(tenant.id, SIGN_IN_PROCESS),
-            TOTP_REQUESTED,
-            "user",
-            user.id,
-            {"client_address": client_address},
-        )
-        return TotpRequired()
+        return _reject(session, tenant, user, "code missing", client_address)
 
     mfa_verified = False
     if totp_code:

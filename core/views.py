@@ -14,6 +14,9 @@ from core.forecast_diff import ForecastDiff
 from core.forecast_report import ImportReport
 from solver.checks import CheckResult
 
+# ForecastStatus.ACCEPTED's value; the views do not import the database layer.
+ACCEPTED_STATUS = "accepted"
+
 
 @dataclass(frozen=True)
 class ForecastVersionView:
@@ -30,6 +33,11 @@ class ForecastVersionView:
     created_at: datetime
     line_report: tuple[dict[str, Any], ...]
     diff: dict[str, Any] | None
+
+    @property
+    def can_be_solved(self) -> bool:
+        """Tell whether the version was accepted at import, so a plan can use it."""
+        return self.status == ACCEPTED_STATUS
 
 
 @dataclass(frozen=True)

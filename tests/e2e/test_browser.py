@@ -55,6 +55,10 @@ SERVER_STOP_TIMEOUT_SECONDS = 15
 PAGE_TIMEOUT_MS = 30_000
 SOLVE_TIMEOUT_MS = 90_000
 
+# Every expect waits as long as a page action may: on a busy machine the
+# server can take more than expect's default 5 s to draw a result.
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
+
 ACCOUNT_LINE = re.compile(
     r"^\s+user (?P<username>\S+)\s+role (?P<role>\S+)\s+password (?P<password>\S+)"
     r"(?:\s+TOTP secret (?P<totp_secret>\S+))?\s*$"
@@ -165,12 +169,10 @@ def sign_in(
 ) -> None:
     page.get_by_label("User name", exact=True).fill(username)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
     if totp_secret is not None:
         code_field = page.get_by_label("Authenticator code", exact=True)
-        code_field.wait_for()
         code_field.fill(pyotp.TOTP(totp_secret).now())
-        page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in").click()
     page.get_by_role("button", name="Sign out").wait_for()
 
 
@@ -234,7 +236,11 @@ def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
             open_page(page, "Forecast")
             page.locator("input[type=file]").set_input_files(forecast_file)
             page.get_by_role("button", name="Import").click()
-            expect(page.get_by_text("Imported as version 1")).to_be_visible()
+            # Storing the forecast of record's 1385 tours can take a few
+            # seconds on a busy machine, longer than expect's default 5 s.
+            expect(page.get_by_text("Imported as version 1")).to_be_visible(
+                timeout=PAGE_TIMEOUT_MS
+            )
             expect(
                 page.get_by_text(f"The forecast has {tour_count} tours")
             ).to_be_visible()

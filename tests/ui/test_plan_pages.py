@@ -38,6 +38,15 @@ def test_plan_page_without_forecast_shows_hint(demo_users):
     assert "No plan yet" in app.info[1].value
 
 
+def test_rejected_forecast_is_not_offered_for_solving(demo_users):
+    dispatcher = service_actor(demo_users["dispatcher"])
+    import_forecast(dispatcher, WEEK_ANCHOR, "bad.csv", b"Montag;Anzahl\n05:00;x\n")
+    app = open_page(demo_users["dispatcher"], "app_pages/plan.py")
+
+    assert not app.exception
+    assert "No forecast to solve yet" in app.info[0].value
+
+
 def test_start_solve_queues_job_and_shows_it(demo_users):
     dispatcher = service_actor(demo_users["dispatcher"])
     import_forecast(dispatcher, WEEK_ANCHOR, "week.csv", SMALL_FORECAST.encode())

@@ -26,7 +26,7 @@ EXPECTED_ACTIONS = [
     "forecast.imported",
     "plan.solve_requested",
     "plan.solved",
-    "auth.totp_requested",
+    "auth.sign_in_failed",
     "auth.signed_in",
     "plan.approved",
     "plan.exported",
@@ -74,8 +74,9 @@ class TestAuditedFlow:
         worker.run_one_job("worker-a")
         draft = plans.list_plan_versions(dispatcher)[0]
 
-        # Approver: sign in in two steps, approve, export, sign out.
-        with pytest.raises(auth.TotpRequired):
+        # Approver: a sign-in without the code fails, then one with it
+        # succeeds; approve, export, sign out.
+        with pytest.raises(auth.SignInFailed):
             auth.sign_in(tenant.slug, "anton", PASSWORD, now=START)
         approver_session = auth.sign_in(
             tenant.slug,
