@@ -66,9 +66,12 @@ def forecast_version_label(version: ForecastVersionView) -> str:
 
 def plan_version_label(plan: PlanVersionView) -> str:
     drivers = plan.kpis.get("drivers", "?")
+    status = plan.status
+    if plan.approved_at is not None:
+        status = "approved, in force" if plan.in_force else "approved, replaced"
     return (
         f"{week_label(plan.week_anchor)}, plan version {plan.version_number}"
-        f" ({plan.status}): {drivers} drivers"
+        f" ({status}): {drivers} drivers"
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -26,6 +27,7 @@ from db.models import (
     ForecastVersion,
     PlanCheck,
     PlanVersion,
+    PlanVersionStatus,
     SolveJob,
 )
 from db.repositories import forecasts, jobs, plans
@@ -129,10 +131,18 @@ def list_plan_versions(
     authorize(actor, Permission.PLAN_READ)
     with unit_of_work() as session:
         rows = plans.list_tenant_versions(session, actor.tenant_id, week_anchor)
-        return [
+        views = [
             plan_version_view(session, version, week, full=False)
             for version, week in rows
         ]
+    newest_approved: dict[int, PlanVersionView] = {}
+    for view in views:
+        if view.status == PlanVersionStatus.APPROVED.value:
+            known = newest_approved.get(view.plan_id)
+            if known is None or view.version_number > known.version_number:
+                newest_approved[view.plan_id] = view
+    in_force = {view.plan_version_id for view in newest_approved.values()}
+    return [replace(view, in_force=view.plan_version_id in in_force) for view in views]
 
 
 def get_plan_version(actor: Actor, plan_version_id: int) -> PlanVersionView:

@@ -92,7 +92,12 @@ class RosterRow:
 
 @dataclass(frozen=True)
 class PlanVersionView:
-    """A stored plan version with its proof of quality and its checks."""
+    """A stored plan version with its proof of quality and its checks.
+
+    `in_force` is true for the newest approved version of its week, the one
+    that drivers work by; older approved versions stay approved and locked.
+    Only list_plan_versions fills it in.
+    """
 
     plan_version_id: int
     plan_id: int
@@ -111,6 +116,7 @@ class PlanVersionView:
     approved_at: datetime | None
     approval_reason: str | None
     row_version: int
+    in_force: bool = False
     checks: tuple[CheckResult, ...] = field(default=())
     rosters: tuple[RosterRow, ...] = field(default=())
     uncovered: tuple[dict[str, Any], ...] = field(default=())

@@ -155,9 +155,11 @@ class TestApprovePlan:
 
         assert in_force.id == second.id
         assert entries[-1].details["previous_approved_version_id"] == draft.id
-        assert [view.status for view in list_plan_versions(approver)] == [
-            "approved",
-            "approved",
+        listed = list_plan_versions(approver)
+        assert [view.status for view in listed] == ["approved", "approved"]
+        assert [(view.plan_version_id, view.in_force) for view in listed] == [
+            (second.id, True),
+            (draft.id, False),
         ]
 
 
