@@ -106,7 +106,7 @@ def sign_in(
     """Check the credentials, open a session and return its token.
 
     Raises SignInFailed for any wrong, missing or unknown value. A missing
-    TOTP code fails like a wrong password, so the reply never tells whether
+    TOTP code fails like a wrong password, so the reply never reveals whether
     the password of an approver or admin was right. `now` sets the
     session's start time and the TOTP clock, for tests.
     """

@@ -57,7 +57,7 @@ def find_tidy_delimiter(row: SourceRow, min_headings: int = 3) -> str | None:
     """Return the delimiter that makes the row a tidy header, or None.
 
     The row must name day, start and end, or at least `min_headings` known
-    columns. Format detection asks for two, so a header that lacks a column
+    columns. Format detection requires two, so a header that lacks a column
     still goes to the tidy parser, which names what is missing.
     """
     for delimiter in _TIDY_DELIMITERS:

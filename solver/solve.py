@@ -5,7 +5,7 @@ The search runs in stages, each keeping what the stage before achieved:
 1. Head count bound: column generation solves the LP relaxation over all
    valid weekly rosters exactly, and its value rounded up is a lower bound on
    the drivers of any plan.
-2. Head count plan: a dive through the LP gives a whole plan; if it misses
+2. Head count plan: a dive through the LP gives a whole plan. If it misses
    the bound, a Pyomo model picks the best plan from the generated rosters.
 3. Part-time rosters: surplus tours are trimmed so the plan covers every
    tour exactly once. With the head count capped at the plan's and exact
@@ -445,9 +445,9 @@ class _Search:
         if exact:
             # Any plan pays at most tie_break * 7 * max_drivers (< 1) for blocks, so
             # the LP value less that amount bounds its part-time rosters.
-            most_block_cost = tie_break * 7 * max_drivers
+            max_block_cost = tie_break * 7 * max_drivers
             part_time_bound = max(
-                math.ceil(lp_value - most_block_cost - BOUND_TOLERANCE), 0
+                math.ceil(lp_value - max_block_cost - BOUND_TOLERANCE), 0
             )
         self.report("part-time")
         if time.monotonic() >= stage_deadline:

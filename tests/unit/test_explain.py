@@ -1,4 +1,4 @@
-"""The engine's explanations on forecasts whose answers are worked out by hand."""
+"""The engine's explanations on forecasts whose results are worked out by hand."""
 
 import pytest
 
