@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from solver.blocks import DayBlocks, classify_pair, template_week_times
+from solver.blocks import DayBlocks, classify_block, template_week_times
 from solver.column_generation import PooledRoster
 from solver.plan import Block, BlockKind, Plan, Roster
 from solver.rules import RuleSettings
@@ -43,21 +43,7 @@ def kind_of(
 ) -> BlockKind | None:
     """Return the kind of a block of templates in start order, or None if invalid."""
     times = [template_week_times(forecast.templates[index]) for index in template_ids]
-    if len(times) == 1:
-        return BlockKind.SINGLE
-    if len(times) == 2:
-        return classify_pair(
-            times[1][0] - times[0][1], times[1][1] - times[0][0], rules
-        )
-    if len(times) == 3:
-        gaps = [times[1][0] - times[0][1], times[2][0] - times[1][1]]
-        chained = all(
-            rules.min_chain_gap_minutes <= gap <= rules.max_chain_gap_minutes
-            for gap in gaps
-        )
-        if chained and times[2][1] - times[0][0] <= rules.max_triple_span_minutes:
-            return BlockKind.TRIPLE_CHAINED
-    return None
+    return classify_block(times, rules)
 
 
 def assemble_plan(

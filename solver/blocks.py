@@ -13,6 +13,7 @@ cannot hide itself from the validation.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,30 @@ def classify_pair(
         and span_minutes <= rules.max_split_span_minutes
     ):
         return BlockKind.DOUBLE_SPLIT
+    return None
+
+
+def classify_block(
+    times: Sequence[tuple[int, int]], rules: RuleSettings
+) -> BlockKind | None:
+    """Return the kind of a block from its tours' (start, end) minutes, in start order.
+
+    Returns None when no kind allows the block: more than three tours, or a
+    gap or span outside the limits.
+    """
+    if len(times) == 1:
+        return BlockKind.SINGLE
+    gaps = [later[0] - earlier[1] for earlier, later in zip(times, times[1:])]
+    span = times[-1][1] - times[0][0]
+    if len(times) == 2:
+        return classify_pair(gaps[0], span, rules)
+    if len(times) == 3:
+        chained = all(
+            rules.min_chain_gap_minutes <= gap <= rules.max_chain_gap_minutes
+            for gap in gaps
+        )
+        if chained and span <= rules.max_triple_span_minutes:
+            return BlockKind.TRIPLE_CHAINED
     return None
 
 

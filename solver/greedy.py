@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from solver.blocks import classify_pair
+from solver.blocks import classify_block
 from solver.plan import Block, BlockKind, Plan, Roster
 from solver.rules import RuleSettings
 from solver.tours import Forecast, Tour, expand
@@ -28,22 +28,7 @@ class _Week:
 
 def block_kind(tours: list[Tour], rules: RuleSettings) -> BlockKind | None:
     """Return the kind of a block of tours in start order, or None if invalid."""
-    if len(tours) == 1:
-        return BlockKind.SINGLE
-    gaps = [
-        later.week_start - earlier.week_end for earlier, later in zip(tours, tours[1:])
-    ]
-    span = tours[-1].week_end - tours[0].week_start
-    if len(tours) == 2:
-        return classify_pair(gaps[0], span, rules)
-    if len(tours) == 3:
-        chained = all(
-            rules.min_chain_gap_minutes <= gap <= rules.max_chain_gap_minutes
-            for gap in gaps
-        )
-        if chained and span <= rules.max_triple_span_minutes:
-            return BlockKind.TRIPLE_CHAINED
-    return None
+    return classify_block([(tour.week_start, tour.week_end) for tour in tours], rules)
 
 
 def _fits(week: _Week, tour: Tour, rules: RuleSettings) -> bool:
