@@ -8,7 +8,7 @@ and a double becomes a single. Less work only lengthens rest and shortens
 the week. Among the possible trims the one that keeps full-time
 rosters full-time and adds the fewest split or single blocks is taken first.
 A surplus that sits only in the middle of triples is trimmed there when the
-two remaining tours still form a valid double; otherwise the last tour of
+two remaining tours still form a valid double. Otherwise the last tour of
 that triple moves to a roster of its own.
 """
 

@@ -10,9 +10,9 @@ from typing import Any
 class Violation:
     """One breach of a rule, naming who, when and by how much.
 
-    `amount_minutes` is how far the plan is off the limit (minutes short of
-    rest, minutes over the weekly limit); it is 0 where a rule has no measure,
-    such as a tour assigned twice.
+    `amount_minutes` is how far the plan is off the limit, such as minutes
+    short of rest or minutes over the weekly limit. It is 0 where a rule has
+    no measure, such as a tour assigned twice.
     """
 
     message: str

@@ -241,6 +241,7 @@ def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
     if not report.ok:
         stream.write(report.format_text() + "\nimport failed\n")
         return EXIT_BAD_INPUT
+
     rules = RuleSettings()
     result = plan_forecast(
         report.forecast,
@@ -257,6 +258,7 @@ def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
             figures,
             result.checks,
         )
+
     wall_seconds = time.monotonic() - started
     rows = [
         ("forecast", str(path.name)),
@@ -277,6 +279,7 @@ def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
         ("wall seconds", f"{wall_seconds:.2f}"),
         ("peak memory MiB", f"{peak_memory_mib():.0f}"),
     ]
+
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         stream.write(f"{name:<{width}}  {value}\n")

@@ -15,7 +15,8 @@ Dynamic programming over the seven days solves this exactly. The state after
 a day is the block worked that day (or none) and the tour minutes used so
 far. Minutes are counted in units of the greatest common divisor of all tour
 durations, so the weekly limit is kept to the minute while the table stays
-small (units of 270 min for a week of 4.5 h tours, 15 min for mixed lengths).
+small. The unit is 270 min for a week of 4.5 h tours and 15 min for mixed
+lengths in quarter hours.
 Rest depends only on the previous day's block end, so the best compatible
 predecessor of every block is a prefix maximum over the previous day's blocks
 sorted by end time.

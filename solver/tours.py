@@ -3,8 +3,8 @@
 A tour template gives a weekday (ISO 8601: 1 = Monday to 7 = Sunday), a start
 and an end time in minutes after midnight, a count, and an optional depot and
 required qualification. An end at or before the start means the tour ends on
-the next day; "24:00" is stored as an end of 0 (midnight at the end of the
-day). A template with count N expands into N tours.
+the next day. "24:00" is stored as an end of 0, midnight at the end of the
+day. A template with count N expands into N tours.
 
 Times inside a week are counted in minutes from Monday 00:00, so a Thursday
 tour from 22:00 to 06:00 runs from minute 4 * 1440 - 120 to 4 * 1440 + 360.

@@ -235,6 +235,9 @@ def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
             sign_in(page, "dispatcher", launcher.passwords["dispatcher"])
             open_page(page, "Forecast")
             page.locator("input[type=file]").set_input_files(forecast_file)
+            # The upload finishes in the background: wait until the uploader
+            # lists the file, or Import finds no file yet.
+            expect(page.get_by_text(forecast_file.name)).to_be_visible()
             page.get_by_role("button", name="Import").click()
             # Storing the forecast of record's 1385 tours can take a few
             # seconds on a busy machine, longer than expect's default 5 s.

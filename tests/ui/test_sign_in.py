@@ -1,4 +1,4 @@
-"""Sign-in page and router: who sees what before and after signing in."""
+"""Sign-in page and router: which pages a user gets before and after signing in."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ class TestHandMadeOptimum:
     def test_surplus_middle_tour_costs_no_extra_driver(self):
         # The covering plan takes the Monday triple twice, holding 10:15 twice.
         # Its outer tours are 405 min apart and form no double, so trimming
-        # alone would add a driver; the optimum is 3: the triple, Monday 05:00
+        # alone would add a driver. The optimum is 3: the triple, Monday 05:00
         # with Tuesday 07:00, and Monday 16:15 alone.
         result = solve_templates(
             make_template(MONDAY, "05:00-09:30", count=2),
