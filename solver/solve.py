@@ -8,10 +8,14 @@ The search runs in stages, each keeping what the stage before achieved:
 2. Head count plan: a dive through the LP gives a whole plan. If it misses
    the bound, a Pyomo model picks the best plan from the generated rosters.
 3. Part-time rosters: surplus tours are trimmed so the plan covers every
-   tour exactly once. With the head count capped at the plan's and exact
-   cover, column generation continues on the cost "part-time rosters, then
-   split and single blocks", and a Pyomo model, started from the plan so far,
-   picks the best plan from the rosters generated.
+   tour exactly once. Whole day blocks then move from long weeks to
+   part-time rosters (solver.rebalance), which keeps the head count and the
+   cover. When part-time rosters remain, column generation continues with
+   the head count capped at the plan's, on the cost "part-time rosters, then
+   split and single blocks"; its LP bounds the part-time rosters of any plan
+   of that size, and a Pyomo model, started from the plan so far, picks the
+   best plan from the rosters generated, before the block moves run again.
+   A plan left with no part-time roster needs no bound: none is the fewest.
 4. The plan is assembled from named tours and checked by the independent
    validator (solver.validate), whose results travel with the plan.
 
@@ -28,7 +32,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -49,6 +53,7 @@ from solver.model import (
     split_or_single_weight,
 )
 from solver.plan import Plan
+from solver.rebalance import PartTimeRebalancer
 from solver.roster_search import RosterColumn, RosterCosts, RosterPricing
 from solver.rules import RuleSettings
 from solver.tours import Forecast, Tour, expand
@@ -179,12 +184,47 @@ def column_counts(values: np.ndarray) -> np.ndarray:
     return np.ceil(np.asarray(values) - BOUND_TOLERANCE).astype(np.int64)
 
 
+def part_time_rosters(chosen: Sequence[tuple[PooledRoster, int]]) -> int:
+    return sum(count for roster, count in chosen if roster.is_part_time)
+
+
 def part_time_cost(roster: PooledRoster, tie_break: float) -> float:
     return int(roster.is_part_time) + tie_break * roster.split_or_single_blocks
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What the stages of one search found, before the plan is assembled."""
+
+    chosen: list[tuple[PooledRoster, int]]
+    lp_bound: float
+    exact: bool
+    part_time_bound: int | None
+
+
 class _Search:
     """State shared by the stages of one solve."""
+
+    @classmethod
+    def start(
+        cls,
+        forecast: Forecast,
+        rules: RuleSettings | None,
+        time_limit_seconds: float,
+        seed: int,
+        on_progress: Callable[[Progress], None] | None,
+        part_time_seconds: float,
+    ) -> _Search:
+        started = time.monotonic()
+        return cls(
+            forecast,
+            rules or RuleSettings(),
+            started + time_limit_seconds,
+            started,
+            seed,
+            on_progress,
+            part_time_seconds,
+        )
 
     def __init__(
         self,
@@ -268,7 +308,7 @@ class _Search:
             )
             self.report("lower bound")
 
-        lp_value, values, bound, exact = generation.solve_lp(self.deadline, on_round)
+        _, values, bound, exact = generation.solve_lp(self.deadline, on_round)
         self.lower_bound = max(self.lower_bound, math.ceil(bound - BOUND_TOLERANCE))
         chosen = list(zip(generation.columns, column_counts(values)))
         self.best_drivers = sum(int(count) for _, count in chosen)
@@ -358,7 +398,7 @@ class _Search:
             pricing_costs=lambda cardinality_dual: RosterCosts(),
         )
         generation.add_rosters(list(self.pool.rosters))
-        lp_value, _, bound, exact = generation.solve_lp(self.deadline)
+        _, _, bound, exact = generation.solve_lp(self.deadline)
         self.lower_bound = max(self.lower_bound, math.ceil(bound - BOUND_TOLERANCE))
         self.report("exact cover")
         if self.best_drivers <= self.lower_bound:
@@ -399,6 +439,99 @@ class _Search:
         self.report("exact cover model")
         return chosen
 
+    def rebalance_part_time(
+        self, chosen: list[tuple[PooledRoster, int]]
+    ) -> list[tuple[PooledRoster, int]]:
+        """Move day blocks from long weeks to part-time rosters (solver.rebalance)."""
+        rebalancer = PartTimeRebalancer(self.week_blocks, self.rules)
+        rosters = [
+            dict(roster.blocks) for roster, count in chosen for _ in range(count)
+        ]
+        counts: dict[tuple[tuple[int, int], ...], int] = {}
+        for roster in rebalancer.improve(rosters):
+            blocks = tuple(sorted(roster.items()))
+            counts[blocks] = counts.get(blocks, 0) + 1
+        self.best_drivers = sum(counts.values())
+        self.report("part-time moves")
+        return [
+            (self.pool.get_or_add(blocks), count) for blocks, count in counts.items()
+        ]
+
+    def run(self) -> _Outcome:
+        """Run the stages in order; each keeps what the one before achieved."""
+        if not any(self.demand):
+            return _Outcome([], 0.0, True, None)
+        chosen, lp_bound, exact = self.head_count_stage()
+        chosen = self.settle_exact_cover(chosen)
+        if self.best_drivers > self.lower_bound and self.time_left() > 0:
+            chosen = self.exact_cover_stage(chosen)
+        chosen = self.rebalance_part_time(chosen)
+        part_time_bound = None
+        if not part_time_rosters(chosen):
+            part_time_bound = 0
+        elif self.time_left() > 0 and not self.stopped_by_time:
+            chosen, part_time_bound = self.part_time_stage(
+                chosen, sum(count for _, count in chosen)
+            )
+            chosen = self.rebalance_part_time(chosen)
+        return _Outcome(chosen, lp_bound, exact, part_time_bound)
+
+    def assemble(self, chosen: Sequence[tuple[PooledRoster, int]]) -> Plan:
+        return assemble_plan(
+            self.forecast,
+            self.tours,
+            self.week_blocks,
+            chosen,
+            self.demand,
+            self.rules,
+            uncovered=[item.tour for item in self.uncoverable],
+        )
+
+    def result(self, outcome: _Outcome) -> SolveResult:
+        """Assemble and validate the plan, and state how good it is."""
+        plan = self.assemble(outcome.chosen)
+        checks = tuple(validate_plan(plan, self.tours, self.rules))
+        if self.uncoverable:
+            status = SolveStatus.NO_FEASIBLE_PLAN
+        elif plan.driver_count <= self.lower_bound:
+            status = SolveStatus.OPTIMAL
+        elif self.stopped_by_time:
+            status = SolveStatus.TIME_LIMIT
+        else:
+            status = SolveStatus.FEASIBLE
+        result = SolveResult(
+            plan=plan,
+            status=status,
+            lower_bound=self.lower_bound,
+            lp_bound=outcome.lp_bound,
+            bound_is_exact=outcome.exact,
+            part_time_lower_bound=outcome.part_time_bound,
+            seconds=time.monotonic() - self.started,
+            checks=checks,
+            uncoverable=tuple(self.uncoverable),
+        )
+        logger.info(
+            "forecast %s planned: %d drivers, lower bound %d, status %s",
+            self.forecast.sha256[:12],
+            result.drivers,
+            result.lower_bound,
+            status.value,
+        )
+        return result
+
+    def trade_off_row(self, max_drivers: int, outcome: _Outcome) -> PartTimeTradeOff:
+        plan = self.assemble(outcome.chosen)
+        checks = validate_plan(plan, self.tours, self.rules)
+        return PartTimeTradeOff(
+            max_drivers=max_drivers,
+            drivers=plan.driver_count,
+            part_time_rosters=sum(
+                count for roster, count in outcome.chosen if roster.is_part_time
+            ),
+            part_time_lower_bound=outcome.part_time_bound,
+            violations=sum(len(check.violations) for check in checks),
+        )
+
     def pool_columns(self, rosters: Sequence[PooledRoster]) -> list[PoolColumn]:
         return [
             PoolColumn(
@@ -408,11 +541,14 @@ class _Search:
         ]
 
     def part_time_stage(
-        self, chosen: list[tuple[PooledRoster, int]]
+        self, chosen: list[tuple[PooledRoster, int]], max_drivers: int
     ) -> tuple[list[tuple[PooledRoster, int]], int | None]:
-        """Stage 3: fewest part-time rosters, then split or single blocks."""
+        """Stage 3: fewest part-time rosters with at most `max_drivers` drivers.
+
+        Split or single blocks break ties. Returns the plan and the proven
+        lower bound on part-time rosters, or None when the LP was not proven.
+        """
         stage_deadline = min(self.deadline, time.monotonic() + self.part_time_seconds)
-        max_drivers = sum(count for _, count in chosen)
         tie_break = split_or_single_weight(max_drivers)
         # The LP covers each template at least `count` times: any exact plan is
         # such a cover, so its value still bounds the part-time rosters, and it
@@ -509,62 +645,65 @@ def plan_forecast(
         on_progress: called after each step with the bound, the best head
             count, the gap and the elapsed time.
     """
-    rules = rules or RuleSettings()
-    started = time.monotonic()
-    search = _Search(
-        forecast,
-        rules,
-        started + time_limit_seconds,
-        started,
-        seed,
-        on_progress,
-        part_time_seconds,
+    search = _Search.start(
+        forecast, rules, time_limit_seconds, seed, on_progress, part_time_seconds
     )
 
-    chosen: list[tuple[PooledRoster, int]] = []
-    lp_bound, exact, part_time_bound = 0.0, True, None
-    if any(search.demand):
-        chosen, lp_bound, exact = search.head_count_stage()
-        chosen = search.settle_exact_cover(chosen)
-        if search.best_drivers > search.lower_bound and search.time_left() > 0:
-            chosen = search.exact_cover_stage(chosen)
-        if search.time_left() > 0 and not search.stopped_by_time:
-            chosen, part_time_bound = search.part_time_stage(chosen)
+    return search.result(search.run())
 
-    plan = assemble_plan(
-        forecast,
-        search.tours,
-        search.week_blocks,
-        chosen,
-        search.demand,
-        rules,
-        uncovered=[item.tour for item in search.uncoverable],
+
+@dataclass(frozen=True)
+class PartTimeTradeOff:
+    """The fewest part-time rosters found when up to `max_drivers` may work.
+
+    `part_time_lower_bound` is proven for every plan of at most `max_drivers`
+    drivers, or None when its LP was not proven in time. `violations` counts
+    the validator's findings on the plan behind the row.
+    """
+
+    max_drivers: int
+    drivers: int
+    part_time_rosters: int
+    part_time_lower_bound: int | None
+    violations: int
+
+    @property
+    def is_proven(self) -> bool:
+        return self.part_time_lower_bound == self.part_time_rosters
+
+
+def part_time_trade_off(
+    forecast: Forecast,
+    rules: RuleSettings | None = None,
+    *,
+    extra_drivers: int = 3,
+    time_limit_seconds: float = 120.0,
+    part_time_seconds: float = 20.0,
+    seed: int = 0,
+) -> tuple[SolveResult, list[PartTimeTradeOff]]:
+    """Plan the forecast, then show what more drivers would save in part-time rosters.
+
+    The first row is the plan of plan_forecast; the next `extra_drivers` rows
+    allow one driver more each. A row proven to need no more part-time rosters
+    than it has settles every row after it, since more drivers allowed never
+    force more part-time rosters. Other rows run the part-time stage with the
+    larger cap, starting from the row before.
+    """
+    search = _Search.start(
+        forecast, rules, time_limit_seconds, seed, None, part_time_seconds
     )
-    checks = tuple(validate_plan(plan, search.tours, rules))
-    if search.uncoverable:
-        status = SolveStatus.NO_FEASIBLE_PLAN
-    elif plan.driver_count <= search.lower_bound:
-        status = SolveStatus.OPTIMAL
-    elif search.stopped_by_time:
-        status = SolveStatus.TIME_LIMIT
-    else:
-        status = SolveStatus.FEASIBLE
-    result = SolveResult(
-        plan=plan,
-        status=status,
-        lower_bound=search.lower_bound,
-        lp_bound=lp_bound,
-        bound_is_exact=exact,
-        part_time_lower_bound=part_time_bound,
-        seconds=time.monotonic() - started,
-        checks=checks,
-        uncoverable=tuple(search.uncoverable),
-    )
-    logger.info(
-        "forecast %s planned: %d drivers, lower bound %d, status %s",
-        forecast.sha256[:12],
-        result.drivers,
-        result.lower_bound,
-        status.value,
-    )
-    return result
+    outcome = search.run()
+    result = search.result(outcome)
+    rows = [search.trade_off_row(result.drivers, outcome)]
+    for max_drivers in range(result.drivers + 1, result.drivers + 1 + extra_drivers):
+        if rows[-1].is_proven or not outcome.chosen or search.time_left() <= 0:
+            rows.append(replace(rows[-1], max_drivers=max_drivers))
+            continue
+        chosen, bound = search.part_time_stage(outcome.chosen, max_drivers)
+        outcome = replace(
+            outcome,
+            chosen=search.rebalance_part_time(chosen),
+            part_time_bound=bound,
+        )
+        rows.append(search.trade_off_row(max_drivers, outcome))
+    return result, rows

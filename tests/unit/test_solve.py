@@ -14,7 +14,13 @@ import pytest
 from solver.generate import generate_forecast
 from solver.plan import Plan
 from solver.rules import RuleSettings
-from solver.solve import Progress, SolveResult, SolveStatus, plan_forecast
+from solver.solve import (
+    Progress,
+    SolveResult,
+    SolveStatus,
+    part_time_trade_off,
+    plan_forecast,
+)
 from solver.tours import MINUTES_PER_DAY, Forecast, Tour, TourTemplate, expand
 from solver.validate import RULE_IDS
 
@@ -582,3 +588,81 @@ class TestGeneratedForecast:
                 report.best_drivers - report.lower_bound
             ) / report.best_drivers
             assert report.gap == pytest.approx(expected_gap)
+
+
+def part_time_count(plan: Plan, rules: RuleSettings) -> int:
+    return sum(
+        1
+        for roster in plan.rosters
+        if sum(tour.duration_minutes for tour in roster.tours)
+        < rules.part_time_below_minutes
+    )
+
+
+class TestPartTimeRosters:
+    def test_two_overlapping_short_tours_prove_two_part_time_rosters(self):
+        result = solve_templates(make_template(MONDAY, "06:00-10:30", count=2))
+
+        assert result.drivers == 2
+        assert part_time_count(result.plan, RuleSettings()) == 2
+        assert result.part_time_lower_bound == 2
+
+    def test_moves_leave_no_part_time_roster_and_bound_zero(self):
+        # Two drivers are needed on Monday; eight more single days fill
+        # exactly two 40 h weeks once the days are shared out.
+        rules = RuleSettings(part_time_below_minutes=18 * 60)
+        templates = [
+            make_template(MONDAY, "06:00-10:30", count=2),
+            *(make_template(day, "06:00-10:30") for day in (TUESDAY, WEDNESDAY)),
+            *(make_template(day, "06:00-10:30") for day in (THURSDAY, FRIDAY)),
+            make_template(SATURDAY, "06:00-10:30", count=2),
+        ]
+
+        result = solve_templates(*templates, rules=rules)
+
+        assert result.status is SolveStatus.OPTIMAL
+        assert result.drivers == 2
+        assert part_time_count(result.plan, rules) == 0
+        assert result.part_time_lower_bound == 0
+        assert_checks_pass(result)
+
+
+class TestPartTimeTradeOff:
+    def test_rows_allow_one_more_driver_each_and_never_need_more_part_time(self):
+        forecast = generate_forecast(150, seed=3)
+
+        result, rows = part_time_trade_off(
+            forecast,
+            extra_drivers=3,
+            time_limit_seconds=TIME_LIMIT_SECONDS,
+            part_time_seconds=PART_TIME_SECONDS,
+        )
+
+        assert [row.max_drivers for row in rows] == [
+            result.drivers + extra for extra in range(4)
+        ]
+        assert rows[0].drivers == result.drivers
+        assert rows[0].part_time_lower_bound == result.part_time_lower_bound
+        found = [row.part_time_rosters for row in rows]
+        assert found == sorted(found, reverse=True)
+        for row in rows:
+            assert row.drivers <= row.max_drivers
+            assert row.violations == 0
+            if row.part_time_lower_bound is not None:
+                assert row.part_time_lower_bound <= row.part_time_rosters
+
+    def test_proven_row_settles_the_rows_after_it(self):
+        forecast = Forecast.from_templates(
+            [make_template(MONDAY, "06:00-10:30", count=2)]
+        )
+
+        _, rows = part_time_trade_off(
+            forecast, extra_drivers=2, time_limit_seconds=TIME_LIMIT_SECONDS
+        )
+
+        assert [(row.max_drivers, row.part_time_rosters) for row in rows] == [
+            (2, 2),
+            (3, 2),
+            (4, 2),
+        ]
+        assert all(row.is_proven for row in rows)
