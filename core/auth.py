@@ -18,6 +18,11 @@ Every failure raises SignInFailed with the same message, whatever was wrong.
 The audit trail of the tenant records the reason, without the password, the
 code or the username typed.
 
+Attempts are limited per user and per client address (core.rate_limits). An
+attempt over a limit fails with the same SignInFailed before the password is
+checked, so it costs no Argon2 hash, and is recorded as a
+`security.sign_in_rate_limited` event.
+
 A session is a random token held by the browser. The database stores only
 its SHA-256 hash. A session ends:
 
@@ -45,6 +50,12 @@ from core.audit import SystemActor, append_entry
 from core.context import lock_tenant, unit_of_work
 from core.errors import SolvereignError
 from core.permissions import MFA_REQUIRED_FROM, Actor, Role
+from core.rate_limits import (
+    TooManyAttempts,
+    check_sign_in,
+    rate_limits,
+    remember_sign_in_address,
+)
 from core.views import SignedIn
 from db.models import Tenant, User, UserSession, utc_now
 from db.repositories import sessions, tenants, users
@@ -62,6 +73,7 @@ MAX_CLIENT_ADDRESS_LENGTH = 64
 
 SIGNED_IN = "auth.signed_in"
 SIGN_IN_FAILED = "auth.sign_in_failed"
+SIGN_IN_RATE_LIMITED = "security.sign_in_rate_limited"
 SIGNED_OUT = "auth.signed_out"
 SIGN_IN_PROCESS = "sign-in"
 
@@ -105,13 +117,21 @@ def sign_in(
 ) -> SignedIn:
     """Check the credentials, open a session and return its token.
 
-    Raises SignInFailed for any wrong, missing or unknown value. A missing
-    TOTP code fails like a wrong password, so the reply never reveals whether
-    the password of an approver or admin was right. `now` sets the
-    session's start time and the TOTP clock, for tests.
+    Raises SignInFailed for any wrong, missing or unknown value, and also
+    when a rate limit rejects the attempt. A missing TOTP code fails like a
+    wrong password, so the reply never reveals whether the password of an
+    approver or admin was right. Raises RateLimitStoreUnavailable when the
+    rate limit storage cannot be reached. `now` sets the session's start
+    time and the TOTP clock, for tests.
     """
     now = now or utc_now()
     address = _clean_client_address(client_address)
+    try:
+        check_sign_in(tenant_slug, username, address)
+    except TooManyAttempts as error:
+        _record_rate_limited(tenant_slug, username, address, error)
+        raise SignInFailed() from None
+
     with unit_of_work() as session:
         outcome = _attempt_sign_in(
             session, tenant_slug, username, password, totp_code or "", address, now
@@ -119,6 +139,7 @@ def sign_in(
     # The failure's audit entry is committed above; only now is the error raised.
     if isinstance(outcome, SolvereignError):
         raise outcome
+    remember_sign_in_address(tenant_slug, username, address)
     return outcome
 
 
@@ -277,6 +298,50 @@ def _reject(
     return SignInFailed()
 
 
+def _record_rate_limited(
+    tenant_slug: str, username: str, client_address: str, error: TooManyAttempts
+) -> None:
+    """Record a sign-in rejected by a rate limit in the tenant's audit trail.
+
+    Rejected attempts are not limited, so their audit entries are limited
+    instead, per tenant and address (MAX_REJECTION_ENTRIES_PER_MINUTE in
+    core.rate_limits). A rejection beyond that limit, or for a tenant that
+    does not exist, is only logged.
+    """
+    with unit_of_work() as session:
+        tenant = tenants.find_by_slug(session, tenant_slug)
+        if tenant is None:
+            logger.warning(
+                "sign-in rate limited by %s limit: unknown tenant", error.limit
+            )
+            return
+        if not rate_limits().allow_rejection_entry(tenant.id, client_address):
+            logger.warning(
+                "sign-in rate limited by %s limit for tenant %s; audit entries"
+                " for this address are over their own limit",
+                error.limit,
+                tenant.id,
+            )
+            return
+        user = users.find_by_username(session, tenant.id, username)
+        lock_tenant(session, tenant.id)
+        append_entry(
+            session,
+            SystemActor(tenant.id, SIGN_IN_PROCESS),
+            SIGN_IN_RATE_LIMITED,
+            "user",
+            "unknown" if user is None else user.id,
+            {
+                "limit": error.limit,
+                "retry_after_seconds": error.retry_after_seconds,
+                "client_address": client_address,
+            },
+        )
+    logger.warning(
+        "sign-in rate limited by %s limit for tenant %s", error.limit, tenant.id
+    )
+
+
 def _password_matches(password_hash: str, password: str) -> bool:
     try:
         return _password_hasher.verify(password_hash, password)
@@ -351,3 +416,53 @@ def _clean_client_address(client_address: str) -> str:
         character for character in str(client_address) if character.isprintable()
     )
     return printable[:MAX_CLIENT_ADDRESS_LENGTH]
+
+
+def open_session(
+    session: Session,
+    tenant: Tenant,
+    user: User,
+    mfa_verified: bool,
+    client_address: str,
+    now: datetime,
+    *,
+    sign_in_method: str,
+) -> SignedIn:
+    """Open a session for a user whose identity another sign-in method verified.
+
+    Single sign-on (core.oidc_sign_in) calls this after validating the
+    provider's token. Its sessions therefore have the same token, timeouts
+    and revocation as those of the password sign-in. The caller has checked
+    that tenant and user are active. The SIGNED_IN entry is appended in the
+    caller's transaction.
+    """
+    address = _clean_client_address(client_address)
+    lock_tenant(session, tenant.id)
+    token = secrets.token_urlsafe(32)
+    user_session = sessions.add(
+        session, tenant.id, user.id, _token_digest(token), mfa_verified, now
+    )
+    append_entry(
+        session,
+        _actor(user, user_session),
+        SIGNED_IN,
+        "session",
+        user_session.id,
+        {
+            "mfa_verified": mfa_verified,
+            "client_address": address,
+            "method": sign_in_method,
+        },
+    )
+    logger.info(
+        "user %s of tenant %s signed in by %s", user.id, tenant.id, sign_in_method
+    )
+    return SignedIn(
+        session_token=token,
+        username=user.username,
+        tenant_name=tenant.name,
+        role=user.role,
+        mfa_verified=mfa_verified,
+        tenant_slug=tenant.slug,
+        user_id=user.id,
+    )

@@ -1,8 +1,24 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
+
+from core.rate_limits import configure_rate_limits  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    """Give every test its own sign-in counts.
+
+    The page tests sign in as the same demo users again and again; counts
+    kept from one test would lock the next out.
+    """
+    configure_rate_limits(None)
+    yield
+    configure_rate_limits(None)
