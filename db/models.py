@@ -191,6 +191,16 @@ class User(Base):
             "role IN ({})".format(", ".join(f"'{role}'" for role in ROLE_NAMES)),
             name="role",
         ),
+        # A unique index, not a constraint, because SQLite adds an index to an
+        # existing table in place but would have to copy the table for a
+        # constraint. NULLs are distinct in it, so password-only users never clash.
+        Index(
+            "ix_users_tenant_id_oidc_issuer_oidc_subject",
+            "tenant_id",
+            "oidc_issuer",
+            "oidc_subject",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -206,6 +216,12 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     # The newest TOTP time step accepted, so no code is accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # The OpenID Connect identity linked to this user for single sign-on: the
+    # provider's issuer URL and its subject (`sub`, at most 255 characters by
+    # OpenID Connect Core 1.0). core.oidc_sign_in sets both together, and a
+    # pair is unique within a tenant. Both are None for a password-only user.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(255))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
 
 
 class UserSession(Base):
