@@ -38,7 +38,7 @@ browser:
 		&& DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 bench: setup
-	$(BIN)/python -m solver bench --out bench-out/week_1385_tours
+	$(BIN)/python -m solver bench --out bench-out
 
 format: setup
 	$(BIN)/ruff format .

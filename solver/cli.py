@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from core.forecast_import import FORMATS, parse_forecast, read_forecast_file
+from core.forecast_import import FORMATS, parse_forecast
+from solver.benchmark import SCALE_FACTORS, SCALE_TIME_LIMIT_SECONDS, run_benchmark
 from solver.export import check_plan_folder, write_plan_files
 from solver.generate import format_tidy_csv, generate_forecast
 from solver.pricing import plan_kpis
@@ -70,13 +69,6 @@ def solver_seed(text: str) -> int:
     if not 0 <= seed <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"seed must lie in 0..{MAX_SEED}, got {seed}")
     return seed
-
-
-def peak_memory_mib() -> float:
-    """Return the peak resident memory of this process and its children in MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
 
 
 def load_rules(path: str | None) -> RuleSettings:
@@ -204,6 +196,7 @@ def run_plan(arguments: argparse.Namespace, stream: TextIO) -> int:
         time_limit_seconds=arguments.time_limit,
         seed=arguments.seed,
         on_progress=print_progress(stream),
+        gap_target=arguments.gap_target,
     )
     figures = solution_figures(result, rules)
     paths = write_plan_files(
@@ -231,59 +224,47 @@ def run_generate(arguments: argparse.Namespace, stream: TextIO) -> int:
 
 
 def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
-    """Plan the forecast of record and print the figures the engine is judged by."""
-    started = time.monotonic()
+    """Print the figures the engine is judged by (see solver.benchmark)."""
     path = Path(arguments.forecast)
     if not path.is_file():
         stream.write(f"error: benchmark forecast not found at {path}\n")
         return EXIT_BAD_INPUT
-    report = read_forecast_file(path)
-    if not report.ok:
-        stream.write(report.format_text() + "\nimport failed\n")
-        return EXIT_BAD_INPUT
-
-    rules = RuleSettings()
-    result = plan_forecast(
-        report.forecast,
-        rules,
+    return run_benchmark(
+        stream,
+        path,
+        Path(arguments.out),
         time_limit_seconds=arguments.time_limit,
         seed=arguments.seed,
+        scale_factors=arguments.scale,
+        scale_time_limit_seconds=arguments.scale_time_limit,
     )
-    figures = solution_figures(result, rules)
-    if arguments.out:
-        write_plan_files(
-            Path(arguments.out),
-            result.plan,
-            expand(report.forecast),
-            figures,
-            result.checks,
+
+
+def gap_fraction(text: str) -> float:
+    """Parse a gap target: a fraction from 0 up to, not including, 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"gap target must lie in [0, 1), for example 0.01 for 1 %; got {text!r}"
         )
+    return value
 
-    wall_seconds = time.monotonic() - started
-    rows = [
-        ("forecast", str(path.name)),
-        ("tours", str(report.forecast.tour_count)),
-        ("status", figures["status_text"]),
-        ("drivers", str(figures["drivers"])),
-        ("lower bound", f"{figures['lower_bound']} (LP {figures['lp_bound']:.4f})"),
-        ("gap", f"{figures['gap']:.2%}"),
-        ("part-time rosters", str(figures["part_time_rosters"])),
-        (
-            "part-time lower bound",
-            describe_part_time_bound(figures["part_time_lower_bound"]),
-        ),
-        ("split and single blocks", str(figures["split_and_single_blocks"])),
-        ("violations", str(figures["violations"])),
-        ("tours uncovered", str(figures["tours_uncovered"])),
-        ("solver seconds", f"{figures['seconds']:.2f}"),
-        ("wall seconds", f"{wall_seconds:.2f}"),
-        ("peak memory MiB", f"{peak_memory_mib():.0f}"),
-    ]
 
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        stream.write(f"{name:<{width}}  {value}\n")
-    return EXIT_OK
+def scale_factors(text: str) -> tuple[float, ...]:
+    """Parse sizes such as "0.5,1,2,4"; an empty text means no scale runs."""
+    factors = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        try:
+            factor = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"size {part!r} is not a number")
+        if not math.isfinite(factor) or factor <= 0:
+            raise argparse.ArgumentTypeError(f"size {part!r} must be above 0")
+        factors.append(factor)
+    return tuple(factors)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -314,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--seed", type=solver_seed, default=0, help="seed passed to HiGHS (default: 0)"
     )
+    plan.add_argument(
+        "--gap-target",
+        type=gap_fraction,
+        default=0.0,
+        help="stop once the gap to the lower bound is at most this fraction"
+        " (default: 0, search until proven optimal or out of time)",
+    )
     plan.set_defaults(run=run_plan)
 
     generate = commands.add_parser(
@@ -339,7 +327,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--seed", type=solver_seed, default=0, help="seed passed to HiGHS (default: 0)"
     )
-    bench.add_argument("--out", help="also write the plan files to this folder")
+    bench.add_argument(
+        "--out", default="bench-out", help="folder for plans, tables and the plot"
+    )
+    bench.add_argument(
+        "--scale",
+        type=scale_factors,
+        default=SCALE_FACTORS,
+        help="sizes of the generated forecasts relative to the forecast of record,"
+        ' comma-separated (default: 0.5,1,2,4; "" for none)',
+    )
+    bench.add_argument(
+        "--scale-time-limit",
+        type=positive_seconds,
+        default=SCALE_TIME_LIMIT_SECONDS,
+        help="time limit of each scale run in seconds (default: %(default)s)",
+    )
     bench.set_defaults(run=run_bench)
     return parser
 

@@ -32,7 +32,12 @@ from solver.roster_search import RosterColumn, RosterCosts, RosterPricing
 from solver.rules import RuleSettings
 
 INTEGRAL_TOLERANCE = 1e-6
+LP_TOLERANCE = 1e-7
 COLUMNS_PER_ROUND = 200
+# Rounds priced at the master's own duals before smoothing starts. Forecasts
+# that converge within them, such as the forecast of record, never smooth.
+SMOOTHING_AFTER_ROUNDS = 60
+SMOOTHING_WEIGHT = 0.8
 # Pricing rounds between two fixing steps of the dive: enough to repair the LP
 # after a fix without converging it fully, which at twice the forecast of
 # record grew the master past 90,000 columns.
@@ -146,18 +151,27 @@ class ColumnGeneration:
         """Price and re-solve until no roster improves the LP or a limit is hit.
 
         The limits are the deadline and, when given, `max_rounds` pricing
-        rounds.
+        rounds. After SMOOTHING_AFTER_ROUNDS rounds without convergence,
+        pricing uses smoothed duals (see `_price`).
 
         Returns:
             The LP value, the column values, a valid lower bound on the LP
             value over all rosters, and whether pricing proved the LP optimal.
         """
         rounds = 0
+        best_bound = -math.inf
+        center: np.ndarray | None = None
         while True:
             lp_value, duals, cardinality_dual, values = self.master.solve()
             costs = self.pricing_costs(cardinality_dual)
-            found = self.pricing.search(duals, costs, COLUMNS_PER_ROUND)
-            if not found:
+            smoothed = center if rounds >= SMOOTHING_AFTER_ROUNDS else None
+            found, priced_duals = self._price(duals, costs, smoothed)
+            bound = self._bound(lp_value, duals, priced_duals, found, costs)
+            if bound > best_bound:
+                best_bound = bound
+                center = priced_duals
+            converged = not found or best_bound >= lp_value - LP_TOLERANCE
+            if converged:
                 if on_round:
                     on_round(RoundReport(lp_value, lp_value, True))
                 return lp_value, values, lp_value, True
@@ -166,20 +180,68 @@ class ColumnGeneration:
                 for column in found
                 if column.blocks not in self._in_master
             ]
-            bound = farley_bound(lp_value, found[0].value, costs)
             if on_round:
-                on_round(RoundReport(lp_value, bound, False))
+                on_round(RoundReport(lp_value, best_bound, False))
             rounds += 1
             if not new_rosters:
                 # Pricing repeated rosters the master already holds: the
                 # duals did not move, so more rounds cannot help.
-                return lp_value, values, bound, False
+                return lp_value, values, best_bound, False
             if time.monotonic() >= deadline:
-                return lp_value, values, bound, False
+                return lp_value, values, best_bound, False
             self.add_rosters(new_rosters)
             if max_rounds is not None and rounds >= max_rounds:
                 lp_value, _, _, values = self.master.solve()
-                return lp_value, values, bound, False
+                return lp_value, values, best_bound, False
+
+    def _price(
+        self, duals: np.ndarray, costs: RosterCosts, center: np.ndarray | None
+    ) -> tuple[list[RosterColumn], np.ndarray]:
+        """Find improving rosters; return them and the duals they were priced at.
+
+        Without a center, pricing uses the master's duals. With one, it uses
+        the duals moved SMOOTHING_WEIGHT of the way towards the center, the
+        duals of the best bound so far (Wentges smoothing): on large forecasts
+        the master's duals jump between rounds, and the rosters priced at them
+        rarely stay useful. A roster priced at the smoothed duals is kept only
+        if it also improves the master at its own duals; when none does,
+        pricing falls back to the master's duals, so the LP is still proven
+        optimal only when no roster improves it.
+        """
+        if center is not None and farley_applies(costs):
+            smoothed = SMOOTHING_WEIGHT * center + (1 - SMOOTHING_WEIGHT) * duals
+            found = self.pricing.search(smoothed, costs, COLUMNS_PER_ROUND)
+            padded = np.append(duals, 0.0)
+            improving = [
+                column
+                for column in found
+                if self._value_at(column, padded) > costs.per_roster + LP_TOLERANCE
+            ]
+            if improving:
+                return improving, smoothed
+        return self.pricing.search(duals, costs, COLUMNS_PER_ROUND), duals
+
+    def _value_at(self, column: RosterColumn, padded_duals: np.ndarray) -> float:
+        return sum(
+            float(padded_duals[self.pool.week_blocks[day].templates[block]].sum())
+            for day, block in column.blocks
+        )
+
+    def _bound(
+        self,
+        lp_value: float,
+        duals: np.ndarray,
+        priced_duals: np.ndarray,
+        found: list[RosterColumn],
+        costs: RosterCosts,
+    ) -> float:
+        """Return Farley's bound at the duals pricing used (see farley_bound)."""
+        if priced_duals is duals:
+            dual_value = lp_value
+        else:
+            dual_value = float(self.master.demand @ priced_duals)
+        best_value = found[0].value if found else costs.per_roster
+        return farley_bound(dual_value, best_value, costs)
 
     def drop_expensive_columns(self, lower: np.ndarray) -> None:
         """Delete unfixed columns whose reduced cost is far above zero.
@@ -239,6 +301,11 @@ class ColumnGeneration:
             self.drop_expensive_columns(fixed)
 
 
+def farley_applies(costs: RosterCosts) -> bool:
+    """Say whether every roster costs the same, which Farley's bound needs."""
+    return not costs.per_part_time and not costs.per_split_or_single
+
+
 def farley_bound(
     lp_value: float, best_roster_value: float, costs: RosterCosts
 ) -> float:
@@ -249,6 +316,6 @@ def farley_bound(
     full LP, so lp_value times that ratio bounds the full LP from below. The
     bound only holds for the plain head-count costs.
     """
-    if costs.per_part_time or costs.per_split_or_single or best_roster_value <= 0:
+    if not farley_applies(costs) or best_roster_value <= 0:
         return -math.inf
     return lp_value * costs.per_roster / max(best_roster_value, costs.per_roster)

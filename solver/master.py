@@ -48,6 +48,7 @@ class RestrictedMaster:
         self.highs.setOptionValue("threads", 1)
         self.highs.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         self.row_count = len(demand)
+        self.demand = np.asarray(demand, dtype=np.float64)
         infinity = highspy.kHighsInf
         lower = np.asarray(demand, dtype=np.float64)
         upper = lower.copy() if exact_cover else np.full(self.row_count, infinity)

@@ -214,6 +214,7 @@ class _Search:
         seed: int,
         on_progress: Callable[[Progress], None] | None,
         part_time_seconds: float,
+        gap_target: float = 0.0,
     ) -> _Search:
         started = time.monotonic()
         return cls(
@@ -224,6 +225,7 @@ class _Search:
             seed,
             on_progress,
             part_time_seconds,
+            gap_target,
         )
 
     def __init__(
@@ -235,6 +237,7 @@ class _Search:
         seed: int,
         on_progress: Callable[[Progress], None] | None,
         part_time_seconds: float,
+        gap_target: float = 0.0,
     ) -> None:
         self.forecast = forecast
         self.rules = rules
@@ -257,6 +260,16 @@ class _Search:
         self.stopped_by_time = False
         self.seed_count = 0
         self.part_time_seconds = part_time_seconds
+        self.gap_target = gap_target
+
+    def head_count_settled(self) -> bool:
+        """Say whether the best plan meets the bound, or is within the gap target."""
+        if self.best_drivers is None:
+            return False
+        if self.best_drivers <= self.lower_bound:
+            return True
+        gap = (self.best_drivers - self.lower_bound) / self.best_drivers
+        return gap <= self.gap_target
 
     def report(self, phase: str) -> None:
         if self.on_progress is None:
@@ -329,7 +342,7 @@ class _Search:
             self.best_drivers = int(dived.sum())
         self.report("dive")
 
-        if self.best_drivers > self.lower_bound and self.time_left() > 0:
+        if not self.head_count_settled() and self.time_left() > 0:
             chosen = self.polish_head_count(chosen)
         return [(roster, int(count)) for roster, count in chosen if count], bound, exact
 
@@ -401,7 +414,7 @@ class _Search:
         _, _, bound, exact = generation.solve_lp(self.deadline)
         self.lower_bound = max(self.lower_bound, math.ceil(bound - BOUND_TOLERANCE))
         self.report("exact cover")
-        if self.best_drivers <= self.lower_bound:
+        if self.head_count_settled():
             return chosen
         if not exact:
             self.stopped_by_time = True
@@ -416,8 +429,10 @@ class _Search:
                 if count
             ]
         self.report("exact cover dive")
-        if self.best_drivers <= self.lower_bound or self.time_left() <= 0:
-            self.stopped_by_time = self.best_drivers > self.lower_bound
+        if self.head_count_settled():
+            return chosen
+        if self.time_left() <= 0:
+            self.stopped_by_time = True
             return chosen
 
         rosters = list(self.pool.rosters)
@@ -463,7 +478,7 @@ class _Search:
             return _Outcome([], 0.0, True, None)
         chosen, lp_bound, exact = self.head_count_stage()
         chosen = self.settle_exact_cover(chosen)
-        if self.best_drivers > self.lower_bound and self.time_left() > 0:
+        if not self.head_count_settled() and self.time_left() > 0:
             chosen = self.exact_cover_stage(chosen)
         chosen = self.rebalance_part_time(chosen)
         part_time_bound = None
@@ -630,6 +645,7 @@ def plan_forecast(
     part_time_seconds: float = 20.0,
     seed: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
+    gap_target: float = 0.0,
 ) -> SolveResult:
     """Staff every tour of the forecast with as few drivers as the search can prove.
 
@@ -644,9 +660,21 @@ def plan_forecast(
             same plan.
         on_progress: called after each step with the bound, the best head
             count, the gap and the elapsed time.
+        gap_target: the head count search stops once the gap to the lower
+            bound is at most this fraction (0.01 for 1 %). The default 0 keeps
+            searching until the plan is proven optimal or time runs out. A
+            plan stopped by the target has status FEASIBLE and its gap.
     """
+    if not 0 <= gap_target < 1:
+        raise ValueError(f"gap_target must lie in [0, 1), got {gap_target}")
     search = _Search.start(
-        forecast, rules, time_limit_seconds, seed, on_progress, part_time_seconds
+        forecast,
+        rules,
+        time_limit_seconds,
+        seed,
+        on_progress,
+        part_time_seconds,
+        gap_target,
     )
 
     return search.result(search.run())

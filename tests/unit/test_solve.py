@@ -666,3 +666,30 @@ class TestPartTimeTradeOff:
             (4, 2),
         ]
         assert all(row.is_proven for row in rows)
+
+
+class TestGapTarget:
+    def test_gap_target_outside_zero_to_one_is_refused(self):
+        forecast = generate_forecast(20, seed=1)
+
+        for target in (-0.1, 1.0):
+            with pytest.raises(ValueError, match="gap_target"):
+                plan_forecast(forecast, gap_target=target)
+
+    def test_wide_gap_target_stops_after_the_dive(self):
+        forecast = generate_forecast(150, seed=3)
+        reports: list[Progress] = []
+
+        result = plan_forecast(
+            forecast,
+            time_limit_seconds=TIME_LIMIT_SECONDS,
+            part_time_seconds=PART_TIME_SECONDS,
+            on_progress=reports.append,
+            gap_target=0.5,
+        )
+
+        phases = {report.phase for report in reports}
+        assert not phases & {"head count model", "exact cover", "exact cover model"}
+        assert result.gap <= 0.5
+        assert result.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+        assert_checks_pass(result)

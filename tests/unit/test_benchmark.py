@@ -1,0 +1,102 @@
+"""The benchmark command on a small generated week: every section and file."""
+
+import io
+
+import pytest
+
+from solver.benchmark import (
+    CommandRun,
+    ScalePoint,
+    growth_exponent,
+    run_benchmark,
+)
+from solver.cli import main
+from solver.generate import format_tidy_csv, generate_forecast
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def benchmark_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    forecast = folder / "week.csv"
+    forecast.write_text(format_tidy_csv(generate_forecast(120, seed=4)), "utf-8")
+    out = folder / "out"
+    printed = io.StringIO()
+    exit_code = run_benchmark(
+        printed,
+        forecast,
+        out,
+        time_limit_seconds=60,
+        scale_factors=(0.5, 1.0),
+        scale_time_limit_seconds=60,
+    )
+    return exit_code, printed.getvalue(), out
+
+
+def test_benchmark_prints_every_section(benchmark_run):
+    exit_code, printed, _ = benchmark_run
+
+    assert exit_code == 0
+    for heading in (
+        "forecast of record: python -m solver plan",
+        "peer comparison: first-fit roster builder",
+        "part-time trade-off",
+        "why this many drivers",
+        "tours in conflict",
+        "scale: generated forecasts",
+    ):
+        assert heading in printed
+    assert "command wall seconds" in printed
+    assert "command peak memory MiB" in printed
+    assert "times the first-fit time" in printed
+    assert "time grows about as tours^" in printed
+
+
+def test_benchmark_writes_plan_tables_and_plot(benchmark_run):
+    _, _, out = benchmark_run
+
+    assert (out / "plan" / "kpis.json").is_file()
+    assert (out / "shadow_prices.csv").read_text("utf-8").startswith("day,hour,")
+    scale_rows = (out / "scale.csv").read_text("utf-8").splitlines()
+    assert scale_rows[0].startswith("size,tours,templates,drivers,lower bound,gap")
+    assert [row.split(",")[1] for row in scale_rows[1:]] == ["60", "120"]
+    assert (out / "scale.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_trade_off_table_has_one_row_per_head_count(benchmark_run):
+    _, printed, _ = benchmark_run
+
+    table = printed.split("part-time trade-off")[1].split("==\n")[1]
+    rows = [line.split() for line in table.strip().splitlines()[1:5]]
+    max_drivers = [int(row[0]) for row in rows]
+    assert max_drivers == list(range(max_drivers[0], max_drivers[0] + 4))
+
+
+def scale_point(tours: int, seconds: float) -> ScalePoint:
+    return ScalePoint(1.0, tours, tours, CommandRun(0, seconds, 100.0, {}))
+
+
+def test_growth_exponent_of_a_square_law_is_two():
+    points = [scale_point(tours, 0.001 * tours**2) for tours in (100, 200, 400, 800)]
+
+    assert growth_exponent(points) == pytest.approx(2.0)
+    assert growth_exponent(points[:1]) is None
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["bench", "--scale", "1,x"],
+        ["bench", "--scale", "0"],
+        ["bench", "--scale-time-limit", "-1"],
+        ["plan", "week.csv", "--out", "plan", "--gap-target", "1.5"],
+        ["plan", "week.csv", "--out", "plan", "--gap-target", "lots"],
+    ],
+)
+def test_bad_bench_and_gap_arguments_exit_2(arguments, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments, io.StringIO())
+
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
