@@ -69,7 +69,7 @@ class PartTimeRebalancer:
         return 1, 1, self.rules.part_time_below_minutes - minutes
 
     def key(self, minutes: Sequence[int]) -> tuple[int, int, int]:
-        """Return what the search lowers: part-time rosters, drivers, missing minutes."""
+        """Return what the search lowers: part-time rosters, drivers, minutes short."""
         shares = [self.contribution(value) for value in minutes]
         return tuple(sum(share[place] for share in shares) for place in range(3))
 
@@ -132,7 +132,11 @@ class PartTimeRebalancer:
     ) -> Iterator[_Move]:
         """Yield valid moves onto part-time rosters, shortest week first."""
         takers = sorted(
-            (number for number, value in enumerate(minutes) if self.is_part_time(value)),
+            (
+                number
+                for number, value in enumerate(minutes)
+                if self.is_part_time(value)
+            ),
             key=lambda number: (minutes[number], number),
         )
         for taker in takers:
@@ -169,7 +173,9 @@ class PartTimeRebalancer:
             minutes[move.taker] + moved - returned,
         )
 
-    def _apply(self, move: _Move, rosters: list[WeekBlocks], minutes: list[int]) -> None:
+    def _apply(
+        self, move: _Move, rosters: list[WeekBlocks], minutes: list[int]
+    ) -> None:
         donor_after, taker_after = self._minutes_after(move, minutes)
         if move.taker_block is None:
             del rosters[move.donor][move.day]
