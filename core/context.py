@@ -13,24 +13,34 @@ wait for each other in opposite order. Claiming a job and renewing its
 heartbeat change only the job's row and take no other lock. A security
 event from get_owned is written in a transaction of its own and would wait
 for this tenant lock. So get_owned must come before it.
+
+The engine checks every statement with the SQL guard (db.sql_guard). A
+DangerousSQLRefused that escapes `unit_of_work(actor)` is recorded as the
+CRITICAL security event `security.dangerous_sql` of the actor's tenant.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.audit import record_security_event
 from core.errors import PermissionDenied
 from core.permissions import Actor, Permission, require
+from db.sql_guard import DangerousSQLRefused
 from db.repositories import tenants
 from db.session import make_engine, make_session_factory, migrate, resolve_url
 
+logger = logging.getLogger(__name__)
+
 PERMISSION_DENIED = "security.permission_denied"
+DANGEROUS_SQL = "security.dangerous_sql"
 
 _lock = threading.Lock()
 _engines_by_url: dict[str, Engine] = {}
@@ -43,14 +53,19 @@ def open_workbench(url: str | None = None) -> Engine:
 
     The URL is `url`, else DATABASE_URL, else the SQLite default of
     db.session. A second call with the same URL returns the same engine
-    without migrating again.
+    without migrating again. The returned engine is guarded. The migration
+    runs on an unguarded engine of its own, disposed when it is done.
     """
     key = resolve_url(url).render_as_string(hide_password=False)
     with _lock:
         engine = _engines_by_url.get(key)
         if engine is None:
+            migrating = make_engine(key, sql_guard=False)
+            try:
+                migrate(migrating)
+            finally:
+                migrating.dispose()
             engine = make_engine(key)
-            migrate(engine)
             _engines_by_url[key] = engine
     configure(engine)
     return engine
@@ -78,13 +93,57 @@ def current_engine() -> Engine:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """Open a session in a transaction: commit when the block ends, else roll back."""
+def unit_of_work(actor: Actor | None = None) -> Iterator[Session]:
+    """Open a session in a transaction: commit when the block ends, else roll back.
+
+    Services pass their `actor`, so that a statement the SQL guard refuses
+    inside the block is recorded against that actor once the transaction
+    has rolled back. Without an actor the refusal is only logged, by the
+    guard.
+    """
     session_factory = _session_factory
     if session_factory is None:
         raise RuntimeError(_NOT_CONFIGURED)
-    with session_factory() as session, session.begin():
-        yield session
+    try:
+        with session_factory() as session, session.begin():
+            yield session
+    except DangerousSQLRefused as error:
+        if actor is not None:
+            record_dangerous_sql(actor, error)
+        raise
+
+
+def record_dangerous_sql(actor: Actor, error: DangerousSQLRefused) -> None:
+    """Record a refused statement as a CRITICAL security event of the actor.
+
+    The audit table has no severity column, so the severity sits in the
+    entry's details, which the hash chain covers. The statement is stored
+    shortened, and its SHA-256 is the entry's object id. When the event
+    cannot be written, the failure is logged and the caller still gets the
+    refusal.
+    """
+    details = {
+        "severity": "CRITICAL",
+        "kind": str(error.kind),
+        "reason": error.reason,
+        "statement": error.statement_excerpt,
+    }
+    try:
+        record_security_event(
+            current_engine(),
+            actor,
+            DANGEROUS_SQL,
+            details,
+            object_type="sql_statement",
+            object_id=error.statement_sha256,
+        )
+    except SQLAlchemyError:
+        logger.exception(
+            "failed to record refused SQL %s of user %s in tenant %s",
+            error.statement_sha256,
+            actor.user_id,
+            actor.tenant_id,
+        )
 
 
 def authorize(actor: Actor, permission: Permission) -> None:

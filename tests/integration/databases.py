@@ -67,28 +67,45 @@ class Database:
         return self.dialect == "postgresql"
 
     @contextmanager
+    def unguarded_connection(self) -> Iterator[Connection]:
+        """Open a connection without the SQL guard, to test the triggers beneath it.
+
+        The triggers stay on. The engine is disposed when the block ends.
+        """
+        engine = make_engine(self.engine.url, sql_guard=False)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            engine.dispose()
+
+    @contextmanager
     def privileged_connection(self) -> Iterator[Connection]:
         """Open a raw connection with the audit and plan triggers switched off.
 
-        PostgreSQL: the superuser sets session_replication_role to replica,
-        which skips ordinary triggers for this connection only. SQLite has no
-        such switch, so the triggers are dropped from this test's own file.
-        Changes are committed when the block ends.
+        The connection comes from an engine of its own without the SQL guard,
+        which the application's engine always has and which refuses both
+        switches below. PostgreSQL: the superuser sets
+        session_replication_role to replica, which skips ordinary triggers
+        for this connection only. SQLite has no such switch, so the triggers
+        are dropped from this test's own file. Changes are committed when the
+        block ends, and the engine is disposed.
         """
-        with self.engine.connect() as connection:
-            if self.is_postgresql:
-                connection.execute(text("SET session_replication_role = replica"))
-            else:
-                trigger_names = connection.scalars(
-                    text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-                ).all()
-                for name in trigger_names:
-                    connection.execute(text(f'DROP TRIGGER "{name}"'))
-            yield connection
-            connection.commit()
-            if self.is_postgresql:
-                connection.execute(text("SET session_replication_role = origin"))
+        engine = make_engine(self.engine.url, sql_guard=False)
+        try:
+            with engine.connect() as connection:
+                if self.is_postgresql:
+                    connection.execute(text("SET session_replication_role = replica"))
+                else:
+                    trigger_names = connection.scalars(
+                        text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                    ).all()
+                    for name in trigger_names:
+                        connection.execute(text(f'DROP TRIGGER "{name}"'))
+                yield connection
                 connection.commit()
+        finally:
+            engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -400,7 +400,7 @@ class TestTriggers:
         append_entries(postgres, tenant, count=1)
 
         with (
-            postgres.engine.connect() as connection,
+            postgres.unguarded_connection() as connection,
             pytest.raises(IntegrityError, match="cannot be updated or deleted"),
         ):
             connection.execute(text("TRUNCATE audit_log"))

@@ -162,7 +162,7 @@ class TestApprovedVersionIsLocked:
         approve(postgres, tenant, version.id)
 
         with (
-            postgres.engine.connect() as connection,
+            postgres.unguarded_connection() as connection,
             pytest.raises(IntegrityError, match=LOCKED_MESSAGE),
         ):
             connection.execute(text("TRUNCATE assignments"))
