@@ -23,6 +23,10 @@ The status says "optimal" only when the plan's head count equals the proven
 lower bound. Tours that no roster may take (a tour longer than the weekly
 limit) are reported with the rule that stops them, and the plan covers the
 rest.
+
+The stages that build a Pyomo model import solver.model themselves: Pyomo
+takes about a quarter of a second to import, and most plans, the forecast
+of record among them, never need a model.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,18 +51,15 @@ from solver.column_generation import (
     RoundReport,
 )
 from solver.master import RestrictedMaster
-from solver.model import (
-    PoolColumn,
-    build_selection_model,
-    solve_selection,
-    split_or_single_weight,
-)
 from solver.plan import Plan
 from solver.rebalance import PartTimeRebalancer
 from solver.roster_search import RosterColumn, RosterCosts, RosterPricing
 from solver.rules import RuleSettings
 from solver.tours import Forecast, Tour, expand
 from solver.validate import validate_plan
+
+if TYPE_CHECKING:
+    from solver.model import PoolColumn
 
 logger = logging.getLogger(__name__)
 
@@ -350,6 +352,8 @@ class _Search:
         self, chosen: list[tuple[PooledRoster, int]]
     ) -> list[tuple[PooledRoster, int]]:
         """Let the Pyomo model pick the fewest drivers from all generated rosters."""
+        from solver.model import build_selection_model, solve_selection
+
         rosters = self.pool.rosters
         model = build_selection_model(
             self.pool_columns(rosters), self.demand, "drivers"
@@ -402,6 +406,8 @@ class _Search:
         exactly `count` times) gives a bound at least as strong, and its dive
         and a Pyomo model started from the current plan look for fewer drivers.
         """
+        from solver.model import build_selection_model, solve_selection
+
         master = RestrictedMaster(self.demand, exact_cover=True)
         generation = ColumnGeneration(
             self.pool,
@@ -548,6 +554,8 @@ class _Search:
         )
 
     def pool_columns(self, rosters: Sequence[PooledRoster]) -> list[PoolColumn]:
+        from solver.model import PoolColumn
+
         return [
             PoolColumn(
                 roster.templates, roster.is_part_time, roster.split_or_single_blocks
@@ -563,6 +571,12 @@ class _Search:
         Split or single blocks break ties. Returns the plan and the proven
         lower bound on part-time rosters, or None when the LP was not proven.
         """
+        from solver.model import (
+            build_selection_model,
+            solve_selection,
+            split_or_single_weight,
+        )
+
         stage_deadline = min(self.deadline, time.monotonic() + self.part_time_seconds)
         tie_break = split_or_single_weight(max_drivers)
         # The LP covers each template at least `count` times: any exact plan is
