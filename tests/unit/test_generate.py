@@ -6,6 +6,8 @@ from collections import Counter
 import pytest
 
 from solver.generate import format_tidy_csv, generate_forecast
+from solver.rules import RuleSettings
+from solver.solve import plan_forecast
 from solver.tours import Forecast, TourTemplate, expand
 
 WEEK_TOURS = 1385
@@ -270,3 +272,34 @@ def test_tidy_csv_writes_fixed_templates_exactly():
         "4,22:00,06:00,2,Süd,ADR\n"
         "7,20:00,00:00,1,Nord,\n"
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generated_week_plans_with_every_check_passing(seed):
+    forecast = generate_forecast(200, seed=seed)
+
+    result = plan_forecast(forecast, time_limit_seconds=60, part_time_seconds=5)
+
+    assert result.plan.uncovered == ()
+    failed = [check.rule for check in result.checks if not check.passed]
+    assert failed == []
+    assert result.drivers >= result.lower_bound
+
+
+def test_weekly_limit_is_kept_to_the_minute_on_mixed_tour_lengths():
+    # A 20 h week with tours of 3 to 10 h in quarter hours: the limit binds,
+    # so the plan needs more drivers, and no roster may pass 1200 minutes.
+    forecast = generate_forecast(120, seed=5)
+    tight = RuleSettings(max_weekly_minutes=20 * 60)
+
+    default_result = plan_forecast(forecast, time_limit_seconds=60)
+    tight_result = plan_forecast(forecast, tight, time_limit_seconds=60)
+
+    weeks = [
+        sum(tour.duration_minutes for tour in roster.tours)
+        for roster in tight_result.plan.rosters
+    ]
+    assert max(weeks) <= 20 * 60
+    assert max(weeks) > 20 * 60 - 15
+    assert tight_result.lower_bound > default_result.lower_bound
+    assert all(check.passed for check in tight_result.checks)
