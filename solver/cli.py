@@ -136,20 +136,23 @@ def solution_figures(result: SolveResult, rules: RuleSettings) -> dict:
     return figures
 
 
-def describe_part_time_bound(bound: int | None) -> str:
+def describe_part_time_bound(bound: int | None, found: int) -> str:
     """Say what is proven about part-time rosters at this head count."""
     if bound is None:
         return "no lower bound proven"
+    if bound >= found:
+        return "proven fewest for this head count"
     return f"at least {bound} in any plan with this head count"
 
 
 def print_summary(figures: dict, result: SolveResult, stream: TextIO) -> None:
     stream.write(f"\nstatus: {figures['status_text']}\n")
+    bound = figures["part_time_lower_bound"]
     stream.write(
         f"drivers {figures['drivers']}, lower bound {figures['lower_bound']}"
         f" (LP {figures['lp_bound']:.3f}), gap {figures['gap']:.1%},"
         f" part-time rosters {figures['part_time_rosters']}"
-        f" ({describe_part_time_bound(figures['part_time_lower_bound'])}),"
+        f" ({describe_part_time_bound(bound, figures['part_time_rosters'])}),"
         f" split and single blocks {figures['split_and_single_blocks']}\n"
     )
     stream.write(
