@@ -1,6 +1,6 @@
 """Start the workbench: migrate, seed the demo tenant, run the solve worker, serve.
 
-    .venv/bin/python serve.py [--port 8501]
+    .venv/bin/python serve.py [--port 8501] [--ssl-certfile CERT --ssl-keyfile KEY]
 
 The database is DATABASE_URL, or the SQLite file var/solvereign.db. The
 launcher migrates it and creates the demo tenant. On the first start it prints
@@ -8,28 +8,38 @@ the demo users' initial passwords and TOTP secrets, which are never shown
 again. It then serves app.py through Streamlit's ASGI app (`st.App`) with
 uvicorn on 127.0.0.1. The app's lifespan starts `python -m core.worker` as a
 child process, restarts it if it fails, and stops it when the server stops.
+
+Every response carries the headers of security_headers.SecurityHeaders. With
+--ssl-certfile and --ssl-keyfile (PEM files), or Streamlit's options
+server.sslCertFile and server.sslKeyFile in .streamlit/config.toml, the
+server speaks HTTPS itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
 import logging
-import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
-from starlette.middleware import Middleware
+import uvicorn
+from streamlit.web import bootstrap
+
+# NOTE: a private helper of Streamlit 1.67 (pinned in requirements.txt). It
+# returns the uvicorn settings that st.App.run() would use, which has no way
+# to switch off uvicorn's "server" header.
+from streamlit.web.server.starlette.starlette_server import (
+    _get_uvicorn_config_kwargs as streamlit_uvicorn_settings,
+)
 
 from core.context import open_workbench
 from core.demo import seed_demo_tenant
+from security_headers import SecurityHeaders
 
 logger = logging.getLogger("solvereign.serve")
 
@@ -44,87 +54,6 @@ WORKER_CHECK_INTERVAL_SECONDS = 2
 # the launcher waits before it tries again instead of restarting in a loop.
 WORKER_MIN_UPTIME_SECONDS = 30
 WORKER_RESTART_DELAY_SECONDS = 15
-
-STREAMLIT_INDEX_HTML = Path(st.__file__).resolve().parent / "static" / "index.html"
-INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
-
-
-def inline_script_sources(index_html: str) -> list[str]:
-    """Return a CSP hash source for each inline script of Streamlit's index.html.
-
-    Streamlit 1.67's page has one, which sets window.prerenderReady. Hashing
-    the installed file keeps the policy right when Streamlit is upgraded.
-    """
-    sources = []
-    for script in INLINE_SCRIPT.findall(index_html):
-        digest = hashlib.sha256(script.encode("utf-8")).digest()
-        sources.append(f"'sha256-{base64.b64encode(digest).decode('ascii')}'")
-    return sources
-
-
-# Streamlit's front end loads its scripts and styles from this server, opens a
-# WebSocket back to it, draws charts into canvases and sets inline styles.
-CONTENT_SECURITY_POLICY_DIRECTIVES = (
-    "default-src 'self'",
-    " ".join(
-        [
-            "script-src 'self'",
-            *inline_script_sources(STREAMLIT_INDEX_HTML.read_text(encoding="utf-8")),
-        ]
-    ),
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob:",
-    "font-src 'self' data:",
-    "connect-src 'self' ws: wss:",
-    "worker-src 'self' blob:",
-    "frame-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-)
-CONTENT_SECURITY_POLICY = "; ".join(CONTENT_SECURITY_POLICY_DIRECTIVES)
-SECURITY_HEADERS = (
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-)
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-
-
-class SecurityHeaders:
-    """ASGI middleware that adds SECURITY_HEADERS to every HTTP response.
-
-    A header the response already carries is left as it is. WebSocket
-    traffic passes through unchanged.
-    """
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(
-                    (name, value)
-                    for name, value in SECURITY_HEADERS
-                    if name not in present
-                )
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 class SolveWorker:
@@ -191,10 +120,12 @@ async def run_with_worker(app: st.App) -> AsyncIterator[None]:
     worker = SolveWorker()
     worker.start()
     supervisor = asyncio.create_task(worker.keep_running())
+    scheme = "https" if st.get_option("server.sslCertFile") else "http"
     # The listening socket is bound before the lifespan starts, so the
     # address is live once this line appears.
     print(
-        f"workbench: http://{SERVER_ADDRESS}:{st.get_option('server.port')}", flush=True
+        f"workbench: {scheme}://{SERVER_ADDRESS}:{st.get_option('server.port')}",
+        flush=True,
     )
     try:
         yield None
@@ -203,11 +134,35 @@ async def run_with_worker(app: st.App) -> AsyncIterator[None]:
         worker.stop()
 
 
-app = st.App(
-    APP_SCRIPT,
-    lifespan=run_with_worker,
-    middleware=[Middleware(SecurityHeaders)],
-)
+app = st.App(APP_SCRIPT, lifespan=run_with_worker)
+
+
+def serve(port: int, tls_files: tuple[Path, Path] | None = None) -> None:
+    """Serve the workbench on SERVER_ADDRESS and port until SIGINT or SIGTERM.
+
+    tls_files, a certificate chain and its private key in PEM files, make the
+    server speak HTTPS. They set Streamlit's server.sslCertFile and
+    server.sslKeyFile, so Streamlit also marks its cookie Secure.
+
+    It runs uvicorn with Streamlit's own settings (WebSocket protocol, ping
+    interval, message size, TLS files), as st.App.run() does, plus
+    server_header=False, which st.App.run() cannot pass. Uvicorn's proxy
+    settings stay at their defaults: it trusts X-Forwarded-For and
+    X-Forwarded-Proto only from the addresses in FORWARDED_ALLOW_IPS.
+    """
+    options: dict[str, object] = {"server.address": SERVER_ADDRESS, "server.port": port}
+    if tls_files is not None:
+        options["server.sslCertFile"] = str(tls_files[0])
+        options["server.sslKeyFile"] = str(tls_files[1])
+    bootstrap.load_config_options(options)
+    uvicorn_config = uvicorn.Config(
+        SecurityHeaders(app),
+        host=SERVER_ADDRESS,
+        port=port,
+        server_header=False,
+        **streamlit_uvicorn_settings(),
+    )
+    uvicorn.Server(uvicorn_config).run()
 
 
 def print_demo_accounts() -> None:
@@ -242,7 +197,26 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_PORT,
         help=f"TCP port on {SERVER_ADDRESS} to serve the workbench on",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--ssl-certfile",
+        type=Path,
+        help="PEM file of the TLS certificate chain, for HTTPS with --ssl-keyfile",
+    )
+    parser.add_argument(
+        "--ssl-keyfile",
+        type=Path,
+        help="PEM file of the private key of --ssl-certfile",
+    )
+    arguments = parser.parse_args(argv)
+    if (arguments.ssl_certfile is None) != (arguments.ssl_keyfile is None):
+        parser.error("--ssl-certfile and --ssl-keyfile must be given together")
+    for option, path in (
+        ("--ssl-certfile", arguments.ssl_certfile),
+        ("--ssl-keyfile", arguments.ssl_keyfile),
+    ):
+        if path is not None and not path.is_file():
+            parser.error(f"{option} {path}: file not found")
+    return arguments
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -254,7 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     open_workbench()
     print_demo_accounts()
 
-    app.run(config={"server.address": SERVER_ADDRESS, "server.port": arguments.port})
+    tls_files = None
+    if arguments.ssl_certfile is not None:
+        tls_files = (arguments.ssl_certfile, arguments.ssl_keyfile)
+    serve(arguments.port, tls_files)
 
 
 if __name__ == "__main__":
