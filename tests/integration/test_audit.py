@@ -418,19 +418,24 @@ class TestSecurityEvents:
             record_security_event(
                 database.engine,
                 actor,
-                "security.login_failed",
+                "security.sign_in_rate_limited",
                 {"attempt": 11, "limit": 10},
             )
             session.rollback()
         with database.session_factory() as session:
             events = audit_log.list_entries(
-                session, tenant.tenant_id, action="security.login_failed"
+                session, tenant.tenant_id, action="security.sign_in_rate_limited"
             )
 
         assert len(events) == 1
         assert events[0].actor_user_id == actor.user_id
         assert events[0].object_id == str(actor.user_id)
-        assert events[0].details == {"attempt": 11, "limit": 10}
+        assert events[0].details == {
+            "attempt": 11,
+            "limit": 10,
+            "category": "sign_in_failure",
+            "severity": "WARNING",
+        }
         assert verify(database, tenant).ok
 
     def test_event_through_a_session_factory(self, database, make_tenant):
@@ -441,6 +446,8 @@ class TestSecurityEvents:
             tenant.actor(),
             "security.session_revoked",
             {"sessions": 2},
+            category="sign_in",
+            severity="INFO",
         )
 
         assert entry.sequence == 1
@@ -452,7 +459,12 @@ class TestSecurityEvents:
         with postgres.session_factory() as session:
             users.add(session, tenant.tenant_id, "new-user", "hash", "VIEWER")
             record_security_event(
-                postgres.engine, tenant.actor(), "security.export_limited", {}
+                postgres.engine,
+                tenant.actor(),
+                "security.export_limited",
+                {},
+                category="export",
+                severity="WARNING",
             )
             session.rollback()
 
