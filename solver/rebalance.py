@@ -21,7 +21,7 @@ proven necessary. The caller proves a bound separately (solver.solve).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from solver.blocks import DayBlocks
@@ -52,12 +52,14 @@ class PartTimeRebalancer:
     def __init__(self, week_blocks: Sequence[DayBlocks], rules: RuleSettings) -> None:
         self.week_blocks = list(week_blocks)
         self.rules = rules
+        # Plain lists: the search reads single entries millions of times.
+        self.block_minutes = [blocks.work_minutes.tolist() for blocks in week_blocks]
+        self.block_start = [blocks.week_start.tolist() for blocks in week_blocks]
+        self.block_end = [blocks.week_end.tolist() for blocks in week_blocks]
+        self.block_is_triple = [blocks.is_triple.tolist() for blocks in week_blocks]
 
     def minutes(self, roster: WeekBlocks) -> int:
-        return sum(
-            int(self.week_blocks[day].work_minutes[block])
-            for day, block in roster.items()
-        )
+        return sum(self.block_minutes[day][block] for day, block in roster.items())
 
     def is_part_time(self, minutes: int) -> bool:
         return 0 < minutes < self.rules.part_time_below_minutes
@@ -79,108 +81,118 @@ class PartTimeRebalancer:
         The roster's own block on `day`, if any, is ignored: the caller
         replaces it.
         """
-        blocks = self.week_blocks[day]
-        start = int(blocks.week_start[block])
-        end = int(blocks.week_end[block])
-        is_triple = bool(blocks.is_triple[block])
-        for neighbour in (day - 1, day + 1):
-            other = roster.get(neighbour)
-            if other is None:
-                continue
-            other_blocks = self.week_blocks[neighbour]
-            if neighbour < day:
-                rest = start - int(other_blocks.week_end[other])
-            else:
-                rest = int(other_blocks.week_start[other]) - end
-            if rest < self.rules.min_rest_minutes:
+        start = self.block_start[day][block]
+        end = self.block_end[day][block]
+        is_triple = self.block_is_triple[day][block]
+        before = roster.get(day - 1)
+        if before is not None:
+            if start - self.block_end[day - 1][before] < self.rules.min_rest_minutes:
                 return False
-            if (
-                self.rules.forbid_triple_after_triple
-                and is_triple
-                and bool(other_blocks.is_triple[other])
+            if self._triple_after_triple(
+                is_triple, self.block_is_triple[day - 1][before]
+            ):
+                return False
+        after = roster.get(day + 1)
+        if after is not None:
+            if self.block_start[day + 1][after] - end < self.rules.min_rest_minutes:
+                return False
+            if self._triple_after_triple(
+                is_triple, self.block_is_triple[day + 1][after]
             ):
                 return False
         return True
 
+    def _triple_after_triple(self, is_triple: bool, neighbour_is_triple: bool) -> bool:
+        return bool(
+            self.rules.forbid_triple_after_triple and is_triple and neighbour_is_triple
+        )
+
     def improve(self, rosters: Sequence[WeekBlocks]) -> list[WeekBlocks]:
-        """Return the rosters after every improving move; rosters left empty go."""
+        """Return the rosters after every improving move; rosters left empty go.
+
+        Part-time rosters take moves one at a time, shortest week first, each
+        until no move helps it; passes repeat until one makes no move.
+        """
         rosters = [dict(roster) for roster in rosters]
         minutes = [self.minutes(roster) for roster in rosters]
-        while True:
-            move = self._first_improving_move(rosters, minutes)
-            if move is None:
-                return [roster for roster in rosters if roster]
-            self._apply(move, rosters, minutes)
+        moved = True
+        while moved:
+            moved = False
+            takers = sorted(
+                (
+                    number
+                    for number, value in enumerate(minutes)
+                    if self.is_part_time(value)
+                ),
+                key=lambda number: (minutes[number], number),
+            )
+            for taker in takers:
+                while self.is_part_time(minutes[taker]):
+                    move = self._first_move_for(taker, rosters, minutes)
+                    if move is None:
+                        break
+                    self._apply(move, rosters, minutes)
+                    moved = True
+        return [roster for roster in rosters if roster]
 
-    def _first_improving_move(
-        self, rosters: list[WeekBlocks], minutes: list[int]
+    def _first_move_for(
+        self, taker: int, rosters: list[WeekBlocks], minutes: list[int]
     ) -> _Move | None:
-        for move in self._candidate_moves(rosters, minutes):
-            before = (minutes[move.donor], minutes[move.taker])
-            after = self._minutes_after(move, minutes)
-            change = [
-                sum(self.contribution(value)[place] for value in after)
-                - sum(self.contribution(value)[place] for value in before)
-                for place in range(3)
-            ]
-            if change < [0, 0, 0]:
-                return move
+        """Return the first valid move onto `taker` that lowers the key, or None.
+
+        Donors are taken in roster order and their days from Monday. The
+        cheap tests on minutes come before the rest and fatigue checks.
+        """
+        taker_roster = rosters[taker]
+        taker_minutes = minutes[taker]
+        for donor, donor_roster in enumerate(rosters):
+            if donor == taker:
+                continue
+            donor_minutes = minutes[donor]
+            for day, block in sorted(donor_roster.items()):
+                moved = self.block_minutes[day][block]
+                taker_block = taker_roster.get(day)
+                returned = (
+                    0 if taker_block is None else self.block_minutes[day][taker_block]
+                )
+                taker_after = taker_minutes + moved - returned
+                if moved <= returned or taker_after > self.rules.max_weekly_minutes:
+                    continue
+                donor_after = donor_minutes - moved + returned
+                if not self.lowers_key(
+                    (donor_minutes, taker_minutes), (donor_after, taker_after)
+                ):
+                    continue
+                if not self.fits(taker_roster, day, block):
+                    continue
+                if taker_block is not None and not self.fits(
+                    donor_roster, day, taker_block
+                ):
+                    continue
+                return _Move(donor, taker, day, block, taker_block)
         return None
 
-    def _candidate_moves(
-        self, rosters: list[WeekBlocks], minutes: list[int]
-    ) -> Iterator[_Move]:
-        """Yield valid moves onto part-time rosters, shortest week first."""
-        takers = sorted(
-            (
-                number
-                for number, value in enumerate(minutes)
-                if self.is_part_time(value)
-            ),
-            key=lambda number: (minutes[number], number),
-        )
-        for taker in takers:
-            taker_roster = rosters[taker]
-            for donor, donor_roster in enumerate(rosters):
-                if donor == taker:
-                    continue
-                for day, block in sorted(donor_roster.items()):
-                    taker_block = taker_roster.get(day)
-                    move = _Move(donor, taker, day, block, taker_block)
-                    if self._is_valid(move, rosters, minutes):
-                        yield move
-
-    def _is_valid(
-        self, move: _Move, rosters: list[WeekBlocks], minutes: list[int]
-    ) -> bool:
-        _, taker_after = self._minutes_after(move, minutes)
-        if taker_after <= minutes[move.taker]:
-            return False
-        if taker_after > self.rules.max_weekly_minutes:
-            return False
-        if not self.fits(rosters[move.taker], move.day, move.block):
-            return False
-        if move.taker_block is None:
-            return True
-        return self.fits(rosters[move.donor], move.day, move.taker_block)
-
-    def _minutes_after(self, move: _Move, minutes: list[int]) -> tuple[int, int]:
-        day_minutes = self.week_blocks[move.day].work_minutes
-        moved = int(day_minutes[move.block])
-        returned = 0 if move.taker_block is None else int(day_minutes[move.taker_block])
-        return (
-            minutes[move.donor] - moved + returned,
-            minutes[move.taker] + moved - returned,
-        )
+    def lowers_key(self, before: Sequence[int], after: Sequence[int]) -> bool:
+        """Say whether changing these rosters' minutes lowers the key."""
+        change = [0, 0, 0]
+        for value in after:
+            for place, share in enumerate(self.contribution(value)):
+                change[place] += share
+        for value in before:
+            for place, share in enumerate(self.contribution(value)):
+                change[place] -= share
+        return change < [0, 0, 0]
 
     def _apply(
         self, move: _Move, rosters: list[WeekBlocks], minutes: list[int]
     ) -> None:
-        donor_after, taker_after = self._minutes_after(move, minutes)
+        moved = self.block_minutes[move.day][move.block]
+        returned = 0
         if move.taker_block is None:
             del rosters[move.donor][move.day]
         else:
+            returned = self.block_minutes[move.day][move.taker_block]
             rosters[move.donor][move.day] = move.taker_block
         rosters[move.taker][move.day] = move.block
-        minutes[move.donor] = donor_after
-        minutes[move.taker] = taker_after
+        minutes[move.donor] += returned - moved
+        minutes[move.taker] += moved - returned
