@@ -16,6 +16,8 @@ from app_pages._session import forget_session, session_token, signed_in_actor
 from core.auth import sign_out
 from core.context import open_workbench
 from core.permissions import Actor, Permission, has_permission
+from core.session_revocations import revocation_list
+from core.session_settings import session_limits
 
 # The page scripts live in app_pages/ because Streamlit 1.67 runs the files of
 # a folder named pages/ as legacy pages, without this router, until a session
@@ -25,7 +27,7 @@ SIGN_IN_PAGE = ("app_pages/sign_in.py", "Sign in")
 # Sections in menu order: each page's script, title and the permission that
 # makes it useful. Pages carry no icon, because Streamlit 1.67 fetches a
 # page's Material icon from fonts.gstatic.com to use as the favicon, an
-# outside request that the content security policy of serve.py blocks.
+# outside request that the content security policy (security_headers.py) blocks.
 SECTIONS: dict[str, list[tuple[str, str, Permission]]] = {
     "Planning": [
         ("app_pages/forecast.py", "Forecast", Permission.FORECAST_READ),
@@ -41,6 +43,9 @@ SECTIONS: dict[str, list[tuple[str, str, Permission]]] = {
         ("app_pages/audit.py", "Audit", Permission.AUDIT_READ),
     ],
 }
+# Pages of every signed-in user, whatever the role, listed after the others.
+ACCOUNT_SECTION = "Account"
+ACCOUNT_PAGES = [("app_pages/security.py", "Security")]
 
 
 @st.cache_resource
@@ -60,6 +65,9 @@ def pages_for(actor: Actor) -> dict[str, list[st.Page]]:
         ]
         if pages:
             sections[section] = pages
+    sections[ACCOUNT_SECTION] = [
+        st.Page(script, title=title) for script, title in ACCOUNT_PAGES
+    ]
     return sections
 
 
@@ -75,6 +83,13 @@ def show_account(actor: Actor) -> None:
 
 st.set_page_config(page_title="SOLVEREIGN", layout="wide")
 workbench_engine(os.environ.get("DATABASE_URL", ""))
+try:
+    # A wrong session setting or Redis URL stops every page with its message.
+    session_limits()
+    revocation_list()
+except ValueError as error:
+    st.error(f"The workbench cannot start: {error}")
+    st.stop()
 
 actor = signed_in_actor()
 if actor is None:

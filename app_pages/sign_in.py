@@ -1,4 +1,8 @@
-"""Sign-in: tenant, user name, password and, for approvers and admins, a TOTP code."""
+"""Sign-in: tenant, user name, password and, for approvers and admins, a TOTP code.
+
+The code field also takes a recovery code, which core.auth distinguishes
+from a TOTP code by its length.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from core.auth import sign_in
 from core.errors import SolvereignError
 
 DEFAULT_TENANT_SLUG = "demo"
+# A recovery code is 16 characters, typed with up to three hyphens and some spaces.
+MAX_CODE_CHARACTERS = 24
 
 st.title("Sign in to SOLVEREIGN")
 
@@ -22,11 +28,12 @@ with st.form("sign_in"):
     # would tell an attacker that the password was right.
     totp_code = st.text_input(
         "Authenticator code",
-        max_chars=6,
+        max_chars=MAX_CODE_CHARACTERS,
         autocomplete="one-time-code",
         help=(
             "Plan approvers and admins: the 6-digit code that your authenticator"
-            " app shows now. Other roles leave it empty."
+            " app shows now or, without the phone, one of your recovery codes"
+            " (such as 7K3M-Q9TX-2BWD-HN4R). Other roles leave it empty."
         ),
     )
     submitted = st.form_submit_button("Sign in", type="primary")

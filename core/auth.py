@@ -12,7 +12,10 @@ a TOTP code (RFC 6238, 6 digits, 30-second steps, one step of clock drift
 either way). Each code is accepted once: the user's newest accepted time
 step is stored, and a code of that step or an older one is rejected. Such a
 user who has not enrolled yet signs in with the password alone and gets the
-DISPATCHER permissions until enrolled (see core.permissions).
+DISPATCHER permissions until enrolled (see core.permissions and, for
+enrolment, core.mfa). The code field also takes one of the user's recovery
+codes (core.recovery_codes), which then counts as the second factor and is
+used up; its use is recorded as `auth.recovery_code_used`.
 
 Every failure raises SignInFailed with the same message, whatever was wrong.
 The audit trail of the tenant records the reason, without the password, the
@@ -26,10 +29,21 @@ checked, so it costs no Argon2 hash, and is recorded as a
 A session is a random token held by the browser. The database stores only
 its SHA-256 hash. A session ends:
 
-- when it was not used for IDLE_TIMEOUT (30 minutes),
-- ABSOLUTE_TIMEOUT (12 hours) after sign-in, however busy it was,
+- when it was not used for the idle timeout (SOLVEREIGN_SESSION_IDLE_MINUTES,
+  30 minutes by default; see core.session_settings),
+- after the absolute lifetime since sign-in, however busy it was
+  (SOLVEREIGN_SESSION_ABSOLUTE_HOURS, 12 hours by default),
 - at sign-out,
-- when its user or tenant is disabled.
+- when its user's sessions are ended or its user or tenant is disabled
+  (core.user_sessions).
+
+Every request of a signed-in user checks the session in the database and in
+the revocation list (core.session_revocations), whose store is shared by all
+server processes. A session that either of them has revoked is refused,
+and so is every session while the revocation list cannot be reached.
+The first refused request of a session that has not been marked revoked
+yet marks it and records `auth.session_ended` with the reason. A session
+that is never used again after its timeout gets no such entry.
 """
 
 from __future__ import annotations
@@ -39,7 +53,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pyotp
 from argon2 import PasswordHasher
@@ -56,14 +70,31 @@ from core.rate_limits import (
     rate_limits,
     remember_sign_in_address,
 )
+from core.recovery_codes import (
+    Redemption,
+    normalise_recovery_code,
+    redeem_recovery_code,
+    unused_recovery_codes,
+)
+from core.session_revocations import (
+    RevocationListUnavailable,
+    add_revoked_session,
+    revocation_list,
+)
+from core.session_settings import (
+    DEFAULT_ABSOLUTE_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    session_limits,
+)
 from core.views import SignedIn
 from db.models import Tenant, User, UserSession, utc_now
 from db.repositories import sessions, tenants, users
 
 logger = logging.getLogger(__name__)
 
-IDLE_TIMEOUT = timedelta(minutes=30)
-ABSOLUTE_TIMEOUT = timedelta(hours=12)
+# The defaults; the limits in force come from core.session_settings.
+IDLE_TIMEOUT = DEFAULT_IDLE_TIMEOUT
+ABSOLUTE_TIMEOUT = DEFAULT_ABSOLUTE_TIMEOUT
 
 # Accept the code of the previous and of the next 30-second step as well.
 TOTP_VALID_WINDOW = 1
@@ -75,7 +106,13 @@ SIGNED_IN = "auth.signed_in"
 SIGN_IN_FAILED = "auth.sign_in_failed"
 SIGN_IN_RATE_LIMITED = "security.sign_in_rate_limited"
 SIGNED_OUT = "auth.signed_out"
+SESSION_ENDED = "auth.session_ended"
+RECOVERY_CODE_USED = "auth.recovery_code_used"
 SIGN_IN_PROCESS = "sign-in"
+SESSION_CHECK_PROCESS = "session-check"
+# Second factors of a sign-in, as SIGNED_IN entries record them.
+TOTP_FACTOR = "totp"
+RECOVERY_CODE_FACTOR = "recovery_code"
 
 _password_hasher = PasswordHasher()
 
@@ -146,28 +183,22 @@ def sign_in(
 def actor_for_session(session_token: str, *, now: datetime | None = None) -> Actor:
     """Return the signed-in actor of a session and mark the session as used.
 
-    Raises SessionExpired when the token is unknown or revoked, the session
-    was idle for IDLE_TIMEOUT or is older than ABSOLUTE_TIMEOUT, or its user
-    or tenant is disabled. The role is read from the user row, so a changed
+    Raises SessionExpired when the token is unknown, the database or the
+    revocation list has revoked the session, the session timed out (idle or
+    absolute, see core.session_settings), or its user or tenant is disabled.
+    It also raises SessionExpired, and logs the error, while the revocation
+    list cannot be reached. The role is read from the user row, so a changed
     role takes effect on the next request.
     """
     now = now or utc_now()
     if not isinstance(session_token, str) or not session_token:
         raise SessionExpired()
     with unit_of_work() as session:
-        user_session = sessions.find_by_token_hash(
-            session, _token_digest(session_token)
-        )
-        if user_session is None:
-            raise SessionExpired()
-        user = users.get(session, user_session.tenant_id, user_session.user_id)
-        tenant = tenants.get(session, user_session.tenant_id)
-        reason = _session_end_reason(user_session, user, tenant, now)
-        if reason:
-            logger.info("session %s rejected: %s", user_session.id, reason)
-            raise SessionExpired()
-        user_session.last_seen_at = max(user_session.last_seen_at, now)
-        return _actor(user, user_session)
+        outcome = _check_session(session, _token_digest(session_token), now)
+    # A session ended just now has its revocation and audit entry committed above.
+    if isinstance(outcome, SessionExpired):
+        raise outcome
+    return outcome
 
 
 def sign_out(session_token: str, *, now: datetime | None = None) -> None:
@@ -191,6 +222,7 @@ def sign_out(session_token: str, *, now: datetime | None = None) -> None:
         if user is not None:
             actor = _actor(user, user_session)
         append_entry(session, actor, SIGNED_OUT, "session", user_session.id)
+    add_revoked_session(user_session.token_sha256)
     logger.info("session %s signed out", user_session.id)
 
 
@@ -227,15 +259,11 @@ def _attempt_sign_in(
     if needs_code and not totp_code:
         return _reject(session, tenant, user, "code missing", client_address)
 
-    mfa_verified = False
+    second_factor = ""
     if totp_code:
-        step = _matching_totp_step(user.totp_secret, totp_code, now)
-        if step is None:
-            return _reject(session, tenant, user, "wrong code", client_address)
-        lock_tenant(session, tenant.id)
-        if not users.use_totp_step(session, tenant.id, user.id, step):
-            return _reject(session, tenant, user, "code used before", client_address)
-        mfa_verified = True
+        second_factor, failure = _use_second_factor(session, user, totp_code, now)
+        if failure:
+            return _reject(session, tenant, user, failure, client_address)
     elif Role(user.role) >= MFA_REQUIRED_FROM:
         logger.warning(
             "user %s of tenant %s has no authenticator enrolled; signed in with"
@@ -244,6 +272,7 @@ def _attempt_sign_in(
             tenant.id,
         )
 
+    mfa_verified = bool(second_factor)
     lock_tenant(session, tenant.id)
     if new_hash is not None:
         user.password_hash = new_hash
@@ -251,14 +280,21 @@ def _attempt_sign_in(
     user_session = sessions.add(
         session, tenant.id, user.id, _token_digest(token), mfa_verified, now
     )
+    actor = _actor(user, user_session)
     append_entry(
         session,
-        _actor(user, user_session),
+        actor,
         SIGNED_IN,
         "session",
         user_session.id,
-        {"mfa_verified": mfa_verified, "client_address": client_address},
+        {
+            "mfa_verified": mfa_verified,
+            "second_factor": second_factor or "none",
+            "client_address": client_address,
+        },
     )
+    if second_factor == RECOVERY_CODE_FACTOR:
+        _record_recovery_code_use(session, actor, user_session)
     logger.info("user %s of tenant %s signed in", user.id, tenant.id)
     return SignedIn(
         session_token=token,
@@ -359,7 +395,7 @@ def _dummy_hash() -> str:
     return _password_hasher.hash(secrets.token_urlsafe(16))
 
 
-def _matching_totp_step(secret: str | None, code: str, now: datetime) -> int | None:
+def matching_totp_step(secret: str | None, code: str, now: datetime) -> int | None:
     """Return the time step whose code equals `code`, within the window, or None."""
     if secret is None:
         return None
@@ -376,18 +412,126 @@ def _matching_totp_step(secret: str | None, code: str, now: datetime) -> int | N
     return matched
 
 
+def _use_second_factor(
+    session: Session, user: User, code: str, now: datetime
+) -> tuple[str, str]:
+    """Check a TOTP code or a recovery code and use it up.
+
+    Returns the factor (TOTP_FACTOR or RECOVERY_CODE_FACTOR) and "", or ""
+    and the reason of the failure for the audit trail.
+    """
+    recovery_code = normalise_recovery_code(code)
+    if recovery_code is None:
+        step = matching_totp_step(user.totp_secret, code, now)
+        if step is None:
+            return "", "wrong code"
+        lock_tenant(session, user.tenant_id)
+        if not users.use_totp_step(session, user.tenant_id, user.id, step):
+            return "", "code used before"
+        return TOTP_FACTOR, ""
+    if user.totp_secret is None:
+        return "", Redemption.UNKNOWN.value
+    lock_tenant(session, user.tenant_id)
+    redemption = redeem_recovery_code(
+        session, user.tenant_id, user.id, recovery_code, now
+    )
+    if redemption is not Redemption.ACCEPTED:
+        return "", redemption.value
+    return RECOVERY_CODE_FACTOR, ""
+
+
+def _record_recovery_code_use(
+    session: Session, actor: Actor, user_session: UserSession
+) -> None:
+    codes_left = unused_recovery_codes(session, actor.tenant_id, actor.user_id)
+    append_entry(
+        session,
+        actor,
+        RECOVERY_CODE_USED,
+        "user",
+        actor.user_id,
+        {"session_id": user_session.id, "recovery_codes_left": codes_left},
+    )
+    logger.warning(
+        "user %s of tenant %s signed in with a recovery code; %s left",
+        actor.user_id,
+        actor.tenant_id,
+        codes_left,
+    )
+
+
+def _check_session(
+    session: Session, token_sha256: str, now: datetime
+) -> Actor | SessionExpired:
+    """Return the session's actor, or end the session and return the error to raise."""
+    user_session = sessions.find_by_token_hash(session, token_sha256)
+    if user_session is None:
+        return SessionExpired()
+    try:
+        listed_as_revoked = revocation_list().is_revoked(
+            token_sha256,
+            user_session.tenant_id,
+            user_session.user_id,
+            user_session.created_at,
+        )
+    except RevocationListUnavailable:
+        logger.error(
+            "session %s rejected: the revocation list cannot be reached",
+            user_session.id,
+        )
+        return SessionExpired()
+    user = users.get(session, user_session.tenant_id, user_session.user_id)
+    tenant = tenants.get(session, user_session.tenant_id)
+    reason = _session_end_reason(user_session, user, tenant, now, listed_as_revoked)
+    if reason:
+        _end_session(session, user_session, reason, now)
+        return SessionExpired()
+    user_session.last_seen_at = max(user_session.last_seen_at, now)
+    return _actor(user, user_session)
+
+
+def _end_session(
+    session: Session, user_session: UserSession, reason: str, now: datetime
+) -> None:
+    """Mark a session that a check refused as revoked, once, with an audit entry.
+
+    The session row is read again under the tenant lock, so of two requests
+    that find the same session ended only the first records it.
+    """
+    logger.info("session %s rejected: %s", user_session.id, reason)
+    if user_session.revoked_at is not None:
+        return
+    lock_tenant(session, user_session.tenant_id)
+    session.refresh(user_session)
+    if user_session.revoked_at is not None:
+        return
+    user_session.revoked_at = now
+    append_entry(
+        session,
+        SystemActor(user_session.tenant_id, SESSION_CHECK_PROCESS),
+        SESSION_ENDED,
+        "session",
+        user_session.id,
+        {"reason": reason, "user_id": user_session.user_id},
+    )
+
+
 def _session_end_reason(
     user_session: UserSession,
     user: User | None,
     tenant: Tenant | None,
     now: datetime,
+    listed_as_revoked: bool,
 ) -> str:
     """Say why the session has ended, or return "" while it is valid."""
     if user_session.revoked_at is not None:
         return "revoked"
-    if now - user_session.last_seen_at >= IDLE_TIMEOUT:
+    if listed_as_revoked:
+        return "revoked in the revocation list"
+    limits = session_limits()
+    if now - user_session.last_seen_at >= limits.idle_timeout:
         return "idle timeout"
-    if now - user_session.created_at >= ABSOLUTE_TIMEOUT:
+    if now - user_session.created_at >= limits.absolute_timeout:
         return "absolute timeout"
     if user is None or not user.is_active:
         return "user disabled"

@@ -216,6 +216,10 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     # The newest TOTP time step accepted, so no code is accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # A new Base32 secret shown to the user during enrolment. It replaces
+    # totp_secret only when the user confirms it with a valid code (core.mfa).
+    # NOTE: stored in plain text, like totp_secret.
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))
     # The OpenID Connect identity linked to this user for single sign-on: the
     # provider's issuer URL and its subject (`sub`, at most 255 characters by
     # OpenID Connect Core 1.0). core.oidc_sign_in sets both together, and a
@@ -242,6 +246,28 @@ class UserSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RecoveryCode(Base):
+    """A one-time code that replaces the TOTP code once, when the phone is lost.
+
+    Only `code_sha256` is stored, a SHA-256 hex digest over the code and its
+    tenant and user (core.recovery_codes explains why a fast hash suffices).
+    `used_at` is set when the code is used; a used code is never accepted again.
+    """
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (
+        _tenant_fk(["user_id"], "users"),
+        UniqueConstraint("tenant_id", "user_id", "code_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(IdType, index=True)
+    code_sha256: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ForecastVersion(Base):

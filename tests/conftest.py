@@ -10,15 +10,20 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from core.rate_limits import configure_rate_limits  # noqa: E402
+from core.session_revocations import configure_revocation_list  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Give every test its own sign-in counts.
+def fresh_rate_limits_and_revocations():
+    """Give every test its own sign-in counts and session revocation list.
 
     The page tests sign in as the same demo users again and again; counts
-    kept from one test would lock the next out.
+    kept from one test would lock the next out. User ids repeat across the
+    databases of different tests, so a revocation kept in process memory
+    would end another test's session.
     """
     configure_rate_limits(None)
+    configure_revocation_list(None)
     yield
     configure_rate_limits(None)
+    configure_revocation_list(None)
