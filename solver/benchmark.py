@@ -387,6 +387,8 @@ def plot_scale(
         )
     axes.set_xscale("log")
     axes.set_yscale("log")
+    # Room on the right for the last point's label.
+    axes.set_xlim(min(tours) / 1.3, max(tours) * 2.2)
     axes.set_xlabel("tours in the week")
     axes.set_ylabel("wall seconds of python -m solver plan")
     title = "Planning time against forecast size"

@@ -34,7 +34,7 @@ def benchmark_run(tmp_path_factory):
     return exit_code, printed.getvalue(), out
 
 
-def test_benchmark_prints_every_section(benchmark_run):
+def test_prints_every_section(benchmark_run):
     exit_code, printed, _ = benchmark_run
 
     assert exit_code == 0
@@ -53,7 +53,7 @@ def test_benchmark_prints_every_section(benchmark_run):
     assert "time grows about as tours^" in printed
 
 
-def test_benchmark_writes_plan_tables_and_plot(benchmark_run):
+def test_writes_tables_and_plot(benchmark_run):
     _, _, out = benchmark_run
 
     assert (out / "plan" / "kpis.json").is_file()
@@ -64,7 +64,7 @@ def test_benchmark_writes_plan_tables_and_plot(benchmark_run):
     assert (out / "scale.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_trade_off_table_has_one_row_per_head_count(benchmark_run):
+def test_trade_off_row_per_head_count(benchmark_run):
     _, printed, _ = benchmark_run
 
     table = printed.split("part-time trade-off")[1].split("==\n")[1]
@@ -77,7 +77,7 @@ def scale_point(tours: int, seconds: float) -> ScalePoint:
     return ScalePoint(1.0, tours, tours, CommandRun(0, seconds, 100.0, {}))
 
 
-def test_growth_exponent_of_a_square_law_is_two():
+def test_growth_exponent_of_square_law():
     points = [scale_point(tours, 0.001 * tours**2) for tours in (100, 200, 400, 800)]
 
     assert growth_exponent(points) == pytest.approx(2.0)
@@ -94,7 +94,7 @@ def test_growth_exponent_of_a_square_law_is_two():
         ["plan", "week.csv", "--out", "plan", "--gap-target", "lots"],
     ],
 )
-def test_bad_bench_and_gap_arguments_exit_2(arguments, capsys):
+def test_bad_arguments_exit_2(arguments, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(arguments, io.StringIO())
 

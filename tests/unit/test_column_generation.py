@@ -27,7 +27,9 @@ def head_count_lp(forecast, rules):
     for day, blocks in enumerate(week_blocks):
         for block in range(len(blocks)):
             if blocks.templates[block][1] < 0:
-                column = RosterColumn(((day, block),), int(blocks.work_minutes[block]), 0)
+                column = RosterColumn(
+                    ((day, block),), int(blocks.work_minutes[block]), 0
+                )
                 singles.append(pool.add(column))
     generation.add_rosters(singles)
     reports = []
@@ -40,7 +42,7 @@ def forecast():
     return generate_forecast(400, seed=7)
 
 
-def test_smoothed_pricing_reaches_the_same_lp_optimum(forecast, monkeypatch):
+def test_smoothing_keeps_lp_optimum(forecast, monkeypatch):
     rules = RuleSettings()
     plain_value, _, plain_exact, _ = head_count_lp(forecast, rules)
 
@@ -53,7 +55,7 @@ def test_smoothed_pricing_reaches_the_same_lp_optimum(forecast, monkeypatch):
     assert reports[-1].converged
 
 
-def test_bound_reported_each_round_never_exceeds_the_lp_optimum(forecast, monkeypatch):
+def test_round_bounds_stay_below_optimum(forecast, monkeypatch):
     monkeypatch.setattr(column_generation, "SMOOTHING_AFTER_ROUNDS", 1)
     value, _, _, reports = head_count_lp(forecast, RuleSettings())
 
@@ -62,7 +64,7 @@ def test_bound_reported_each_round_never_exceeds_the_lp_optimum(forecast, monkey
     assert bounds == sorted(bounds)
 
 
-def test_farley_bound_scales_the_lp_by_the_best_roster():
+def test_farley_bound_scales_lp_value():
     assert farley_bound(100.0, 1.25, RosterCosts()) == pytest.approx(80.0)
     assert farley_bound(100.0, 0.5, RosterCosts()) == pytest.approx(100.0)
     assert farley_bound(100.0, 2.0, RosterCosts(per_part_time=1.0)) == -math.inf

@@ -275,7 +275,7 @@ def test_tidy_csv_writes_fixed_templates_exactly():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_generated_week_plans_with_every_check_passing(seed):
+def test_generated_week_passes_checks(seed):
     forecast = generate_forecast(200, seed=seed)
 
     result = plan_forecast(forecast, time_limit_seconds=60, part_time_seconds=5)
@@ -286,7 +286,7 @@ def test_generated_week_plans_with_every_check_passing(seed):
     assert result.drivers >= result.lower_bound
 
 
-def test_weekly_limit_is_kept_to_the_minute_on_mixed_tour_lengths():
+def test_weekly_limit_kept_to_minute():
     # A 20 h week with tours of 3 to 10 h in quarter hours: the limit binds,
     # so the plan needs more drivers, and no roster may pass 1200 minutes.
     forecast = generate_forecast(120, seed=5)

@@ -45,7 +45,7 @@ def held_blocks(rosters: list[dict[int, int]]) -> list[tuple[int, int]]:
     return sorted(item for roster in rosters for item in roster.items())
 
 
-def test_long_week_hands_a_day_to_a_part_time_roster():
+def test_long_week_gives_a_day():
     rules = RuleSettings(part_time_below_minutes=9 * HOUR)
     long_week = [tour(day, 6, 4.5) for day in range(MONDAY, SATURDAY + 1)]
     sunday = tour(SUNDAY, 6, 4.5)
@@ -59,7 +59,7 @@ def test_long_week_hands_a_day_to_a_part_time_roster():
     assert held_blocks(improved) == held_blocks(rosters)
 
 
-def test_swap_on_a_shared_day_when_no_day_is_free():
+def test_swap_when_no_day_free():
     rules = RuleSettings(part_time_below_minutes=12 * HOUR)
     long_days = [tour(day, 6, 9) for day in (MONDAY, TUESDAY, WEDNESDAY)]
     short_days = [tour(day, 16, 3) for day in (MONDAY, TUESDAY, WEDNESDAY)]
@@ -73,7 +73,7 @@ def test_swap_on_a_shared_day_when_no_day_is_free():
     assert held_blocks(improved) == held_blocks(rosters)
 
 
-def test_too_few_hours_leave_one_part_time_roster():
+def test_short_week_stays_part_time():
     # 31.5 h cannot make two weeks of at least 18 h each: the moves spread
     # hours until the next move would only pass the shortfall to the donor.
     rules = RuleSettings(part_time_below_minutes=18 * HOUR)
@@ -88,7 +88,7 @@ def test_too_few_hours_leave_one_part_time_roster():
     assert week.rebalancer.key([week.rebalancer.minutes(r) for r in improved])[0] == 1
 
 
-def test_block_that_breaks_rest_is_not_taken():
+def test_rest_blocks_a_move():
     rules = RuleSettings(part_time_below_minutes=9 * HOUR)
     night = tour(TUESDAY, 22, 4.5)
     wednesday_early = tour(WEDNESDAY, 6, 4.5)
@@ -105,7 +105,7 @@ def test_block_that_breaks_rest_is_not_taken():
     assert improved[1] == week.roster(night, friday)
 
 
-def test_weekly_limit_stops_a_move():
+def test_weekly_limit_blocks_a_move():
     rules = RuleSettings(part_time_below_minutes=9 * HOUR, max_weekly_minutes=8 * HOUR)
     days = [tour(day, 6, 4.5) for day in (MONDAY, TUESDAY)]
     sunday = tour(SUNDAY, 6, 4.5)
@@ -115,7 +115,7 @@ def test_weekly_limit_stops_a_move():
     assert week.rebalancer.improve(rosters) == rosters
 
 
-def test_moves_that_empty_a_roster_drop_a_driver():
+def test_emptied_roster_drops_a_driver():
     rules = RuleSettings(part_time_below_minutes=20 * HOUR)
     monday, tuesday = tour(MONDAY, 6, 4.5), tour(TUESDAY, 6, 4.5)
     week = Week([monday, tuesday], rules)
@@ -126,7 +126,7 @@ def test_moves_that_empty_a_roster_drop_a_driver():
     assert week.hours(improved[0]) == 9.0
 
 
-def test_triple_after_triple_is_not_created():
+def test_no_triple_after_triple():
     rules = RuleSettings(part_time_below_minutes=30 * HOUR)
     monday = [tour(MONDAY, start, 4) for start in (5, 9.75, 14.5)]
     tuesday = [tour(TUESDAY, start, 4) for start in (5.5, 10.25, 15)]

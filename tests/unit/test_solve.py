@@ -600,14 +600,14 @@ def part_time_count(plan: Plan, rules: RuleSettings) -> int:
 
 
 class TestPartTimeRosters:
-    def test_two_overlapping_short_tours_prove_two_part_time_rosters(self):
+    def test_overlapping_short_tours_prove_two(self):
         result = solve_templates(make_template(MONDAY, "06:00-10:30", count=2))
 
         assert result.drivers == 2
         assert part_time_count(result.plan, RuleSettings()) == 2
         assert result.part_time_lower_bound == 2
 
-    def test_moves_leave_no_part_time_roster_and_bound_zero(self):
+    def test_moves_leave_none_part_time(self):
         # Two drivers are needed on Monday; eight more single days fill
         # exactly two 40 h weeks once the days are shared out.
         rules = RuleSettings(part_time_below_minutes=18 * 60)
@@ -628,7 +628,7 @@ class TestPartTimeRosters:
 
 
 class TestPartTimeTradeOff:
-    def test_rows_allow_one_more_driver_each_and_never_need_more_part_time(self):
+    def test_rows_add_one_driver_each(self):
         forecast = generate_forecast(150, seed=3)
 
         result, rows = part_time_trade_off(
@@ -651,7 +651,7 @@ class TestPartTimeTradeOff:
             if row.part_time_lower_bound is not None:
                 assert row.part_time_lower_bound <= row.part_time_rosters
 
-    def test_proven_row_settles_the_rows_after_it(self):
+    def test_proven_row_settles_later_rows(self):
         forecast = Forecast.from_templates(
             [make_template(MONDAY, "06:00-10:30", count=2)]
         )
@@ -669,14 +669,14 @@ class TestPartTimeTradeOff:
 
 
 class TestGapTarget:
-    def test_gap_target_outside_zero_to_one_is_refused(self):
+    def test_gap_target_out_of_range(self):
         forecast = generate_forecast(20, seed=1)
 
         for target in (-0.1, 1.0):
             with pytest.raises(ValueError, match="gap_target"):
                 plan_forecast(forecast, gap_target=target)
 
-    def test_wide_gap_target_stops_after_the_dive(self):
+    def test_wide_gap_target_skips_models(self):
         forecast = generate_forecast(150, seed=3)
         reports: list[Progress] = []
 

@@ -10,6 +10,7 @@ import pytest
 from pglast import ast
 
 from core.errors import SolvereignError
+from db.session import make_engine
 from db.sql_guard import (
     MAX_EXCERPT_CHARACTERS,
     DangerousSQLRefused,
@@ -20,7 +21,6 @@ from db.sql_guard import (
 )
 from db.sql_guard_rules import _NODE_RULES, _UNWRAPPED_NODE_FIELDS
 from db.sql_guard_sqlite import pragma_allowed, sqlite_authorizer
-from db.session import make_engine
 
 ROLE = RefusalKind.ROLE_SWITCH
 ROW_SECURITY = RefusalKind.ROW_SECURITY_SETTING
