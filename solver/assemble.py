@@ -189,8 +189,13 @@ def name_tours(
     rules: RuleSettings,
     uncovered_ids: set[str],
     uncovered: Sequence[Tour],
+    driver_ids: Sequence[str] | None = None,
 ) -> Plan:
-    """Give each draft roster real tours and a driver id, in a deterministic order."""
+    """Give each draft roster real tours and a driver id, in a deterministic order.
+
+    Drivers are numbered D001, D002, ... in the order of their weeks, unless
+    `driver_ids` names the driver of each draft.
+    """
     free: dict[tuple, list[Tour]] = {}
     for tour in tours:
         if tour.tour_id not in uncovered_ids:
@@ -212,8 +217,15 @@ def name_tours(
             for index in draft.days[day]
         )
 
+    if driver_ids is None:
+        ordered = sorted(drafts, key=sort_key)
+        names = [f"D{number:03d}" for number in range(1, len(ordered) + 1)]
+    else:
+        pairs = sorted(zip(drafts, driver_ids), key=lambda pair: pair[1])
+        ordered = [draft for draft, _ in pairs]
+        names = [name for _, name in pairs]
     rosters = []
-    for number, draft in enumerate(sorted(drafts, key=sort_key), start=1):
+    for draft, name in zip(ordered, names):
         blocks = []
         for day in sorted(draft.days):
             block_tours = []
@@ -226,5 +238,5 @@ def name_tours(
             if kind is None:
                 raise RuntimeError(f"assembled an invalid block on weekday {day}")
             blocks.append(Block(day=day, kind=kind, tours=tuple(block_tours)))
-        rosters.append(Roster(driver=f"D{number:03d}", blocks=tuple(blocks)))
+        rosters.append(Roster(driver=name, blocks=tuple(blocks)))
     return Plan(rosters=tuple(rosters), uncovered=tuple(uncovered))

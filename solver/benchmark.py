@@ -13,7 +13,10 @@
 4. The explanations of the model: the head count bound with each rule
    relaxed, the weekday and hour cells whose tours carry the highest shadow
    prices, and the tours in conflict.
-5. Scale: generated forecasts of 0.5, 1, 2 and 4 times the size of the
+5. Named drivers: the forecast of record staffed from a generated pool of
+   160 drivers (10 % ADR, 15 % KUEHL, 20 % part-time, 5 % away for a day or
+   two; solver.generate.generate_driver_pool), against the anonymous optimum.
+6. Scale: generated forecasts of 0.5, 1, 2 and 4 times the size of the
    forecast of record, each planned by the `plan` command in a child process
    of its own, so that each size's peak memory is its own. The search of
    each stops at a gap of at most 1 % (SCALE_GAP_TARGET) or after
@@ -41,8 +44,13 @@ from typing import TextIO
 
 import numpy as np
 
+from solver.assign import plan_for_drivers
 from solver.explain import find_conflicts, rule_costs, shadow_prices_by_hour
-from solver.generate import format_tidy_csv, generate_forecast
+from solver.generate import (
+    format_tidy_csv,
+    generate_driver_pool,
+    generate_forecast,
+)
 from solver.greedy import first_fit_plan
 from solver.rules import RuleSettings
 from solver.solve import PartTimeTradeOff, part_time_trade_off
@@ -56,6 +64,8 @@ SCALE_GAP_TARGET = 0.01
 SCALE_TIME_LIMIT_SECONDS = 600.0
 EXTRA_DRIVERS = 3
 HOTTEST_CELLS = 5
+POOL_SIZE = 160
+POOL_SEED = 1
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -275,6 +285,27 @@ def print_explanations(
     stream.write(f"explanations took {time.monotonic() - started:.1f} s\n")
 
 
+def print_named_drivers(
+    stream: TextIO, forecast: Forecast, rules: RuleSettings, anonymous_drivers: int
+) -> None:
+    """Staff the week from a generated pool and compare with the anonymous optimum."""
+    pool = generate_driver_pool(POOL_SIZE, seed=POOL_SEED)
+    result = plan_for_drivers(forecast, pool, rules, time_limit_seconds=120)
+    stream.write(f"\n== named drivers: generated pool of {POOL_SIZE} ==\n")
+    rows = [
+        ("drivers used", result.drivers_used),
+        ("anonymous optimum", anonymous_drivers),
+        ("lower bound", result.lower_bound),
+        ("open tours", len(result.open_tours)),
+        ("violations", result.violations),
+        ("weekly hours spread", f"{result.weekly_hours_spread:.1f} h"),
+        ("seconds", f"{result.seconds:.1f}"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    stream.writelines(f"{name:<{width}}  {value}\n" for name, value in rows)
+    stream.writelines(f"shortfall: {line}\n" for line in result.shortfall)
+
+
 def write_shadow_prices(path: Path, cells: Sequence[dict[str, object]]) -> None:
     with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.DictWriter(
@@ -438,6 +469,7 @@ def run_benchmark(
     print_peer_comparison(stream, forecast, rules, result.drivers, result.seconds)
     print_trade_off(stream, trade_off)
     print_explanations(stream, forecast, rules, out)
+    print_named_drivers(stream, forecast, rules, result.drivers)
     stream.flush()
     if scale_factors:
         run_scale(

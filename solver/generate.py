@@ -1,4 +1,6 @@
-"""Synthetic weekly forecasts that look like real ones, for tests and benchmarks.
+"""Synthetic weekly forecasts and driver pools that look like real ones.
+
+Both serve tests and benchmarks (generate_driver_pool explains the pools).
 
 All times and durations are whole minutes in 15-minute steps. A forecast of
 `tour_count` tours is drawn from one `random.Random(seed)`, so a seed always
@@ -42,6 +44,7 @@ import math
 import random
 from collections.abc import Sequence
 
+from solver.drivers import DriverProfile, whole_days_off
 from solver.tours import MINUTES_PER_DAY, WEEKDAYS, Forecast, TourTemplate, format_clock
 
 STEP_MINUTES = 15
@@ -333,3 +336,64 @@ def _round_to_step(minutes: float) -> int:
 
 def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(value, high))
+
+
+PART_TIME_MAX_WEEKLY_MINUTES = 30 * 60
+PART_TIME_MIN_WEEKLY_MINUTES = 20 * 60
+FULL_TIME_MIN_WEEKLY_MINUTES = 40 * 60
+
+
+def generate_driver_pool(
+    driver_count: int,
+    seed: int = 0,
+    *,
+    adr_share: float = 0.10,
+    kuehl_share: float = 0.15,
+    part_time_share: float = 0.20,
+    absent_share: float = 0.05,
+    depots: Sequence[str] = (),
+) -> list[DriverProfile]:
+    """Generate a pool of drivers like an operator's, for tests and benchmarks.
+
+    Each driver holds ADR with chance `adr_share` and KUEHL with chance
+    `kuehl_share`, independently. Part-time drivers (chance `part_time_share`)
+    work 20 to 30 h, full-time drivers 40 h up to the plan rules' limit. With
+    chance `absent_share` a driver is away one or two whole days from Monday
+    to Saturday. With `depots`, each driver gets one as home depot. Ids are
+    P0001, P0002, ...; equal arguments give equal pools.
+    """
+    for name, share in (
+        ("adr_share", adr_share),
+        ("kuehl_share", kuehl_share),
+        ("part_time_share", part_time_share),
+        ("absent_share", absent_share),
+    ):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must lie in 0..1, got {share}")
+    rng = random.Random(seed)
+    pool = []
+    for number in range(1, driver_count + 1):
+        qualifications = set()
+        if rng.random() < adr_share:
+            qualifications.add("ADR")
+        if rng.random() < kuehl_share:
+            qualifications.add("KUEHL")
+        part_time = rng.random() < part_time_share
+        absent_days = ()
+        if rng.random() < absent_share:
+            absent_days = tuple(rng.sample(range(1, 7), rng.choice((1, 2))))
+        pool.append(
+            DriverProfile(
+                driver_id=f"P{number:04d}",
+                qualifications=frozenset(qualifications),
+                home_depot=rng.choice(list(depots)) if depots else "",
+                max_weekly_minutes=PART_TIME_MAX_WEEKLY_MINUTES if part_time else None,
+                min_weekly_minutes=(
+                    PART_TIME_MIN_WEEKLY_MINUTES
+                    if part_time
+                    else FULL_TIME_MIN_WEEKLY_MINUTES
+                ),
+                unavailable=whole_days_off(absent_days),
+            )
+        )
+    return pool

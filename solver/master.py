@@ -36,11 +36,14 @@ class RestrictedMaster:
         demand: Sequence[int],
         cardinality_limit: float | None = None,
         exact_cover: bool = False,
+        capacities: Sequence[float] = (),
     ) -> None:
         """Create the covering rows.
 
         `cardinality_limit` caps the sum of all columns; with `exact_cover`
         each template is covered exactly `count` times instead of at least.
+        Each of `capacities` adds a row capping the columns that name it
+        (see `capacity_row`), such as the drivers of one kind.
         """
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
@@ -67,20 +70,39 @@ class RestrictedMaster:
                 -infinity, cardinality_limit, 0, np.zeros(0, np.int32), np.zeros(0)
             )
             self.cardinality_row = self.row_count
+        self.first_capacity_row = self.highs.getNumRow()
+        for capacity in capacities:
+            self.highs.addRow(
+                -infinity, float(capacity), 0, np.zeros(0, np.int32), np.zeros(0)
+            )
         self.column_count = 0
+        self._last_row_duals = np.zeros(0)
+
+    def capacity_row(self, capacity: int) -> int:
+        """Return the row number of the capacity with this index."""
+        return self.first_capacity_row + capacity
 
     def add_columns(
-        self, costs: Sequence[float], rows_per_column: Sequence[Sequence[int]]
+        self,
+        costs: Sequence[float],
+        rows_per_column: Sequence[Sequence[int]],
+        capacities: Sequence[int | None] | None = None,
     ) -> None:
-        """Add roster columns; each lists the template rows it covers once."""
+        """Add roster columns; each lists the template rows it covers once.
+
+        `capacities`, when given, names for each column the capacity it
+        counts against, or None.
+        """
         if not len(costs):
             return
         starts, indices = [], []
-        for rows in rows_per_column:
+        for number, rows in enumerate(rows_per_column):
             starts.append(len(indices))
             indices.extend(rows)
             if self.cardinality_row is not None:
                 indices.append(self.cardinality_row)
+            if capacities is not None and capacities[number] is not None:
+                indices.append(self.capacity_row(capacities[number]))
         self.highs.setOptionValue("simplex_strategy", PRIMAL_SIMPLEX)
         self.highs.addCols(
             len(costs),
@@ -133,6 +155,7 @@ class RestrictedMaster:
             )
         solution = self.highs.getSolution()
         row_duals = np.asarray(solution.row_dual)
+        self._last_row_duals = row_duals
         cardinality_dual = (
             float(row_duals[self.cardinality_row])
             if self.cardinality_row is not None
@@ -145,3 +168,7 @@ class RestrictedMaster:
             cardinality_dual,
             np.asarray(solution.col_value),
         )
+
+    def capacity_duals(self) -> np.ndarray:
+        """Return the duals of the capacity rows at the last solve (each 0 or below)."""
+        return self._last_row_duals[self.first_capacity_row :]

@@ -100,6 +100,9 @@ class RosterPricing:
         costs: RosterCosts,
         max_columns: int,
         min_improvement: float = 1e-6,
+        *,
+        blocked: Sequence[np.ndarray] | None = None,
+        max_weekly_minutes: int | None = None,
     ) -> list[RosterColumn]:
         """Return up to `max_columns` rosters whose value beats their cost.
 
@@ -111,6 +114,10 @@ class RosterPricing:
                 `costs.per_roster` by more than `min_improvement`.
             max_columns: at most this many rosters, best first; they differ
                 in their last block.
+            blocked: per weekday, a boolean mask of the blocks this roster
+                may not work (one driver's availability and skills).
+            max_weekly_minutes: a weekly limit below the rules' limit, for
+                one driver's contract.
 
         Returns:
             The rosters found; an empty list proves that no roster has a
@@ -132,6 +139,8 @@ class RosterPricing:
         for day, blocks in enumerate(self.week_blocks):
             values = padded_values[blocks.templates].sum(axis=1)
             values -= costs.per_split_or_single * blocks.is_split_or_single
+            if blocked is not None:
+                values[blocked[day]] = UNREACHABLE
             block_values.append(values)
 
             day_before_off = work_before[max(day - 1, 0)]
@@ -158,6 +167,10 @@ class RosterPricing:
         part_time_cost = np.where(
             unit_range < part_time_units, costs.per_part_time, 0.0
         )
+        if max_weekly_minutes is not None:
+            # Rosters over the driver's own limit can never end a search.
+            over_limit = unit_range > max_weekly_minutes // self.unit
+            part_time_cost = np.where(over_limit, np.inf, part_time_cost)
         endings = []
         for day, table in enumerate(tables):
             if not len(table):

@@ -44,6 +44,7 @@ def test_prints_every_section(benchmark_run):
         "part-time trade-off",
         "why this many drivers",
         "tours in conflict",
+        "named drivers: generated pool",
         "scale: generated forecasts",
     ):
         assert heading in printed

@@ -1,0 +1,666 @@
+"""Staff the week with named drivers: every roster goes to one real person.
+
+Drivers with the same skills, depot, limits and availability are
+interchangeable, so they form one kind (`DriverProfile.kind`). Column
+generation then works as for anonymous rosters (solver.column_generation),
+with three changes:
+
+- Each kind prices its own rosters: blocks a driver of that kind may not
+  work are masked in the pricing step. A block is masked when one of its
+  tours needs a qualification the kind lacks, lies at another depot while
+  drivers stay at their home depot, overlaps an unavailable interval, or,
+  on Monday, starts less than the rest time after the driver's last block of
+  the previous week. The kind's own weekly limit caps the roster's minutes.
+- A capacity row per kind caps its rosters at the number of such drivers.
+- Every template has an open-tour column that covers one tour at a cost of
+  more than all drivers together, so the LP always has a solution and a
+  tour is left open only when no driver can take it.
+
+The objective is open tours first, then drivers used. A dive makes the LP
+integral; rosters of a kind then go to its drivers in id order, and surplus
+tours are trimmed from block ends as in solver.assemble. Each open tour gets
+the reason it stayed open, and the open tours together give the shortfall:
+how many more drivers of which qualification on which day and hours.
+
+NOTE: soft goals beyond the head count (contract minimum hours, preferences,
+a fair spread of split blocks and weekends) are reported as figures but not
+optimised.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from solver.assemble import DraftRoster, name_tours, trim_surplus
+from solver.blocks import DayBlocks, enumerate_week_blocks
+from solver.checks import CheckResult
+from solver.drivers import DriverProfile
+from solver.master import MasterLPFailed, RestrictedMaster
+from solver.plan import Plan
+from solver.roster_search import RosterCosts, RosterPricing
+from solver.rules import RuleSettings
+from solver.tours import MINUTES_PER_DAY, Forecast, Tour, expand, format_clock
+from solver.validate import validate_plan
+from solver.validate_drivers import validate_driver_rules
+
+BOUND_TOLERANCE = 1e-6
+COLUMNS_PER_KIND = 30
+DIVE_ROUNDS = 3
+DIVE_ROUND_UP_FRACTION = 0.9
+WEEKDAY_NAMES = (
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+)
+
+# Reasons a tour stays open, in the order they are tested.
+NO_QUALIFIED_DRIVER = "no_qualified_driver"
+NO_AVAILABLE_DRIVER = "no_available_driver"
+DRIVERS_FULLY_USED = "drivers_fully_used"
+
+
+@dataclass(frozen=True)
+class OpenTour:
+    """A tour no driver of the pool takes, with the reason."""
+
+    tour: Tour
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class NamedPlanResult:
+    """A plan of named drivers with its bound, open tours and checks.
+
+    `lower_bound` bounds the drivers of any plan that leaves no more tours
+    open than the LP relaxation (none, when the pool can cover the week), when
+    `bound_is_exact`.
+    """
+
+    plan: Plan
+    open_tours: tuple[OpenTour, ...]
+    shortfall: tuple[str, ...]
+    lower_bound: int
+    bound_is_exact: bool
+    checks: tuple[CheckResult, ...]
+    seconds: float
+    weekly_hours_spread: float
+
+    @property
+    def drivers_used(self) -> int:
+        return self.plan.driver_count
+
+    @property
+    def violations(self) -> int:
+        return sum(len(check.violations) for check in self.checks)
+
+
+@dataclass
+class _Kind:
+    """Interchangeable drivers and the blocks they may not work."""
+
+    drivers: list[DriverProfile]
+    blocked: list[np.ndarray]
+    max_weekly_minutes: int
+
+
+@dataclass(frozen=True)
+class _Column:
+    kind: int
+    blocks: tuple[tuple[int, int], ...]
+    templates: tuple[int, ...]
+
+
+class _NamedSearch:
+    def __init__(
+        self,
+        forecast: Forecast,
+        rules: RuleSettings,
+        drivers: Sequence[DriverProfile],
+        stay_at_home_depot: bool,
+        deadline: float,
+    ) -> None:
+        self.forecast = forecast
+        self.rules = rules
+        self.deadline = deadline
+        self.stay_at_home_depot = stay_at_home_depot
+        self.demand = [template.count for template in forecast.templates]
+        self.week_blocks = enumerate_week_blocks(forecast, rules)
+        self.pricing = RosterPricing(self.week_blocks, rules)
+        self.kinds = self._group_kinds(drivers)
+        # An open tour costs more than every driver together.
+        self.open_cost = float(len(drivers) + 1)
+        self.master = RestrictedMaster(
+            self.demand, capacities=[len(kind.drivers) for kind in self.kinds]
+        )
+        self.columns: list[_Column | None] = []
+        self._known: set[tuple[int, tuple[tuple[int, int], ...]]] = set()
+        self._add_open_tour_columns()
+
+    def _group_kinds(self, drivers: Sequence[DriverProfile]) -> list[_Kind]:
+        by_kind: dict[tuple, list[DriverProfile]] = {}
+        for driver in sorted(drivers, key=lambda profile: profile.driver_id):
+            by_kind.setdefault(driver.kind(), []).append(driver)
+        return [
+            _Kind(
+                drivers=members,
+                blocked=[
+                    self._blocked_blocks(members[0], day_blocks)
+                    for day_blocks in self.week_blocks
+                ],
+                max_weekly_minutes=min(
+                    members[0].max_weekly_minutes or self.rules.max_weekly_minutes,
+                    self.rules.max_weekly_minutes,
+                ),
+            )
+            for members in by_kind.values()
+        ]
+
+    def _blocked_blocks(self, driver: DriverProfile, blocks: DayBlocks) -> np.ndarray:
+        """Mark the blocks of one day that this driver may not work."""
+        templates = self.forecast.templates
+        allowed_template = np.array(
+            [
+                (
+                    not template.qualification
+                    or template.qualification in driver.qualifications
+                )
+                and (
+                    not self.stay_at_home_depot
+                    or not template.depot
+                    or template.depot == driver.home_depot
+                )
+                for template in templates
+            ]
+            + [True]
+        )
+        blocked = ~allowed_template[blocks.templates].all(axis=1)
+        for start, end in driver.unavailable:
+            blocked |= (blocks.week_start < end) & (blocks.week_end > start)
+        if driver.previous_week_end is not None:
+            earliest = driver.previous_week_end + self.rules.min_rest_minutes
+            blocked |= blocks.week_start < earliest
+        return blocked
+
+    def _add_open_tour_columns(self) -> None:
+        rows = [(index,) for index, count in enumerate(self.demand) if count]
+        self.master.add_columns(
+            [self.open_cost] * len(rows), rows, capacities=[None] * len(rows)
+        )
+        self.columns.extend([None] * len(rows))
+
+    def price(self, duals: np.ndarray) -> list[_Column]:
+        """Find rosters of every kind that improve the LP at these duals."""
+        capacity_duals = self.master.capacity_duals()
+        found = []
+        for number, kind in enumerate(self.kinds):
+            costs = RosterCosts(per_roster=1.0 - float(capacity_duals[number]))
+            for column in self.pricing.search(
+                duals,
+                costs,
+                COLUMNS_PER_KIND,
+                blocked=kind.blocked,
+                max_weekly_minutes=kind.max_weekly_minutes,
+            ):
+                key = (number, column.blocks)
+                if key in self._known:
+                    continue
+                self._known.add(key)
+                templates = tuple(
+                    int(index)
+                    for day, block in column.blocks
+                    for index in self.week_blocks[day].templates[block]
+                    if index >= 0
+                )
+                found.append(_Column(number, column.blocks, templates))
+        return found
+
+    def add(self, columns: list[_Column]) -> None:
+        self.master.add_columns(
+            [1.0] * len(columns),
+            [column.templates for column in columns],
+            capacities=[column.kind for column in columns],
+        )
+        self.columns.extend(columns)
+
+    def solve_lp(self, max_rounds: int | None = None) -> tuple[float, np.ndarray, bool]:
+        """Price until no roster improves the LP; return value, values, proven."""
+        rounds = 0
+        while True:
+            value, duals, _, values = self.master.solve()
+            found = self.price(duals)
+            if not found:
+                return value, values, True
+            self.add(found)
+            rounds += 1
+            if time.monotonic() >= self.deadline or (
+                max_rounds is not None and rounds >= max_rounds
+            ):
+                value, _, _, values = self.master.solve()
+                return value, values, False
+
+    def dive(self) -> np.ndarray:
+        """Fix roster columns step by step until every one is whole.
+
+        Each step prices a few rounds, then rounds up the columns within 0.1
+        of the next whole number (or else the most fractional one) whose
+        kind has a driver left. A whole solution is priced to the end once
+        more, because rosters for the drivers left may still close open
+        tours, and the dive goes on if that makes it fractional again.
+        """
+        rounds: int | None = DIVE_ROUNDS
+        is_roster = np.zeros(0, dtype=bool)
+        values = np.zeros(0)
+        while True:
+            try:
+                _, values, proven = self.solve_lp(rounds)
+            except MasterLPFailed:
+                break
+            is_roster = np.array([column is not None for column in self.columns])
+            fraction = values - np.floor(values + BOUND_TOLERANCE)
+            fractional = (
+                is_roster
+                & (fraction > BOUND_TOLERANCE)
+                & (fraction < 1 - BOUND_TOLERANCE)
+            )
+            if time.monotonic() >= self.deadline:
+                break
+            if not fractional.any():
+                if proven:
+                    break
+                rounds = None
+                continue
+            rounds = DIVE_ROUNDS
+            if not self._round_up(values, fraction, fractional, is_roster):
+                break
+        return np.where(is_roster, np.floor(values + BOUND_TOLERANCE), values)
+
+    def _round_up(
+        self,
+        values: np.ndarray,
+        fraction: np.ndarray,
+        fractional: np.ndarray,
+        is_roster: np.ndarray,
+    ) -> bool:
+        """Raise the lower bounds of the columns to round up; False if none can be."""
+        lower = self.master.lower_bounds()
+        fixed = np.where(
+            is_roster, np.maximum(lower, np.floor(values + BOUND_TOLERANCE)), lower
+        )
+        used = self._used_per_kind(fixed)
+        candidates = np.flatnonzero(fractional)
+        order = candidates[np.argsort(-fraction[candidates], kind="stable")]
+        rounded = 0
+        for number in order:
+            if fraction[number] < DIVE_ROUND_UP_FRACTION and rounded:
+                break
+            kind = self.columns[number].kind
+            if used[kind] < len(self.kinds[kind].drivers):
+                fixed[number] += 1
+                used[kind] += 1
+                rounded += 1
+        changed = np.flatnonzero(fixed > lower)
+        if not len(changed):
+            return False
+        self.master.raise_lower_bounds(changed, fixed[changed])
+        return True
+
+    def _used_per_kind(self, counts: np.ndarray) -> list[int]:
+        used = [0] * len(self.kinds)
+        for column, count in zip(self.columns, counts):
+            if column is not None:
+                used[column.kind] += int(round(count))
+        return used
+
+
+def plan_for_drivers(
+    forecast: Forecast,
+    drivers: Sequence[DriverProfile],
+    rules: RuleSettings | None = None,
+    *,
+    stay_at_home_depot: bool = False,
+    time_limit_seconds: float = 60.0,
+) -> NamedPlanResult:
+    """Assign the forecast's tours to these drivers; leave open what none can take.
+
+    Args:
+        forecast: the canonical forecast to staff.
+        drivers: the active drivers of the tenant, each with a unique id.
+        rules: the plan rules; the product defaults when None.
+        stay_at_home_depot: drivers take only tours of their home depot (and
+            tours without a depot).
+        time_limit_seconds: wall time for the search.
+    """
+    rules = rules or RuleSettings()
+    started = time.monotonic()
+    ids = [driver.driver_id for driver in drivers]
+    if len(set(ids)) != len(ids):
+        raise ValueError("driver ids must be unique")
+    search = _NamedSearch(
+        forecast, rules, drivers, stay_at_home_depot, started + time_limit_seconds
+    )
+    tours = expand(forecast)
+    lp_value, lp_values, exact = search.solve_lp()
+    lp_open = sum(
+        value for column, value in zip(search.columns, lp_values) if column is None
+    )
+    counts = search.dive()
+
+    drafts, driver_ids, open_counts = _drafts_for_drivers(search, counts)
+    drafts, driver_ids, split_off = _trim(drafts, driver_ids, search, forecast, rules)
+    split_off = _place_split_off(search, drafts, driver_ids, split_off)
+    open_tours = _open_tours(search, tours, open_counts, split_off)
+    open_ids = {item.tour.tour_id for item in open_tours}
+    plan = name_tours(
+        drafts,
+        forecast,
+        tours,
+        rules,
+        open_ids,
+        [item.tour for item in open_tours],
+        driver_ids=driver_ids,
+    )
+    checks = tuple(validate_plan(plan, tours, rules)) + tuple(
+        validate_driver_rules(plan, drivers, rules, stay_at_home_depot)
+    )
+    # A plan leaving no more tours open than the LP pays open_cost for each,
+    # so the LP value less that amount bounds its drivers.
+    lower_bound = max(
+        math.ceil(lp_value - search.open_cost * lp_open - BOUND_TOLERANCE), 0
+    )
+    return NamedPlanResult(
+        plan=plan,
+        open_tours=tuple(open_tours),
+        shortfall=tuple(describe_shortfall(open_tours)),
+        lower_bound=lower_bound,
+        bound_is_exact=exact,
+        checks=checks,
+        seconds=time.monotonic() - started,
+        weekly_hours_spread=_hours_spread(plan),
+    )
+
+
+def _drafts_for_drivers(
+    search: _NamedSearch, counts: np.ndarray
+) -> tuple[list[DraftRoster], list[str], dict[int, int]]:
+    """Give each chosen roster to a driver of its kind; count open tours."""
+    drafts: list[DraftRoster] = []
+    driver_ids: list[str] = []
+    open_counts: dict[int, int] = {}
+    next_driver = [0] * len(search.kinds)
+    for column, count in zip(search.columns, counts):
+        copies = int(round(count))
+        if not copies:
+            continue
+        if column is None:
+            continue
+        for _ in range(copies):
+            kind = search.kinds[column.kind]
+            driver = kind.drivers[next_driver[column.kind]]
+            next_driver[column.kind] += 1
+            days = {
+                search.week_blocks[day].day: [
+                    int(index)
+                    for index in search.week_blocks[day].templates[block]
+                    if index >= 0
+                ]
+                for day, block in column.blocks
+            }
+            drafts.append(DraftRoster(days))
+            driver_ids.append(driver.driver_id)
+    held = [0] * len(search.demand)
+    for draft in drafts:
+        for block in draft.days.values():
+            for index in block:
+                held[index] += 1
+    for index, count in enumerate(search.demand):
+        if held[index] < count:
+            open_counts[index] = count - held[index]
+    return drafts, driver_ids, open_counts
+
+
+def _trim(
+    drafts: list[DraftRoster],
+    driver_ids: list[str],
+    search: _NamedSearch,
+    forecast: Forecast,
+    rules: RuleSettings,
+) -> tuple[list[DraftRoster], list[str], list[int]]:
+    """Trim tours held twice; a tour split off a triple becomes an open tour.
+
+    Returns the drafts with their drivers and the templates of split-off tours.
+    """
+    owner = {id(draft): name for draft, name in zip(drafts, driver_ids)}
+    held = Counter(
+        index for draft in drafts for block in draft.days.values() for index in block
+    )
+    held_demand = [min(count, held[index]) for index, count in enumerate(search.demand)]
+    trimmed = trim_surplus(drafts, held_demand, forecast, rules)
+    kept, names, split_off = [], [], []
+    for draft in trimmed:
+        if id(draft) in owner:
+            kept.append(draft)
+            names.append(owner[id(draft)])
+        else:
+            split_off.extend(index for block in draft.days.values() for index in block)
+    return kept, names, split_off
+
+
+def _place_split_off(
+    search: _NamedSearch,
+    drafts: list[DraftRoster],
+    driver_ids: list[str],
+    templates: Sequence[int],
+) -> list[int]:
+    """Place each tour split off a triple as a single block, else leave it open.
+
+    A driver already in the plan takes it on a free day when their kind may
+    work that block and rest and weekly minutes allow; otherwise an unused
+    driver takes it alone. Appends to `drafts` and `driver_ids`; returns the
+    templates of the tours nobody can take.
+    """
+    kind_of = {
+        driver.driver_id: kind for kind in search.kinds for driver in kind.drivers
+    }
+    left = []
+    for index in templates:
+        template = search.forecast.templates[index]
+        day = template.day - 1
+        block = search.week_blocks[day].index_of((index,))
+        placed = False
+        for draft, name in zip(drafts, driver_ids):
+            if _may_add_single(search, kind_of[name], draft, day, block):
+                draft.days[template.day] = [index]
+                placed = True
+                break
+        if not placed:
+            placed = _give_to_free_driver(search, drafts, driver_ids, index)
+        if not placed:
+            left.append(index)
+    return left
+
+
+def _may_add_single(
+    search: _NamedSearch, kind: _Kind, draft: DraftRoster, day: int, block: int
+) -> bool:
+    """Say whether a driver of `kind` with this week may also work `block` on `day`."""
+    blocks = search.week_blocks[day]
+    if day + 1 in draft.days or kind.blocked[day][block]:
+        return False
+    templates = search.forecast.templates
+    minutes = draft.work_minutes(templates) + int(blocks.work_minutes[block])
+    if minutes > kind.max_weekly_minutes:
+        return False
+    rest = search.rules.min_rest_minutes
+    start, end = int(blocks.week_start[block]), int(blocks.week_end[block])
+    for neighbour in (day, day + 2):
+        other = draft.days.get(neighbour)
+        if not other:
+            continue
+        other_blocks = search.week_blocks[neighbour - 1]
+        other_block = other_blocks.index_of(tuple(other))
+        if neighbour == day and start - other_blocks.week_end[other_block] < rest:
+            return False
+        if neighbour == day + 2 and other_blocks.week_start[other_block] - end < rest:
+            return False
+    return True
+
+
+def _give_to_free_driver(
+    search: _NamedSearch,
+    drafts: list[DraftRoster],
+    driver_ids: list[str],
+    index: int,
+) -> bool:
+    """Give a single tour to an unused driver who may take it; say if one did."""
+    template = search.forecast.templates[index]
+    day = template.day - 1
+    block = search.week_blocks[day].index_of((index,))
+    busy = set(driver_ids)
+    for kind in search.kinds:
+        if kind.blocked[day][block]:
+            continue
+        if template.duration_minutes > kind.max_weekly_minutes:
+            continue
+        for driver in kind.drivers:
+            if driver.driver_id not in busy:
+                drafts.append(DraftRoster({template.day: [index]}))
+                driver_ids.append(driver.driver_id)
+                return True
+    return False
+
+
+def _open_tours(
+    search: _NamedSearch,
+    tours: Sequence[Tour],
+    open_counts: dict[int, int],
+    split_off: Sequence[int],
+) -> list[OpenTour]:
+    """Name the open tours of each template (its last ones) and why each stayed open."""
+    by_template: dict[tuple, list[Tour]] = {}
+    for tour in sorted(tours, key=lambda item: item.tour_id):
+        key = (tour.day, tour.week_start, tour.week_end, tour.depot, tour.qualification)
+        by_template.setdefault(key, []).append(tour)
+    missing = Counter(open_counts)
+    missing.update(split_off)
+    drivers = [driver for kind in search.kinds for driver in kind.drivers]
+    open_tours = []
+    for index in sorted(missing):
+        template = search.forecast.templates[index]
+        start = (template.day - 1) * MINUTES_PER_DAY + template.start_minute
+        key = (
+            template.day,
+            start,
+            start + template.duration_minutes,
+            template.depot,
+            template.qualification,
+        )
+        for tour in by_template[key][-missing[index] :]:
+            reason, message = _open_reason(tour, drivers, search)
+            open_tours.append(OpenTour(tour, reason, message))
+    return open_tours
+
+
+def _open_reason(
+    tour: Tour, drivers: Sequence[DriverProfile], search: _NamedSearch
+) -> tuple[str, str]:
+    qualified = [
+        driver
+        for driver in drivers
+        if (not tour.qualification or tour.qualification in driver.qualifications)
+        and (
+            not search.stay_at_home_depot
+            or not tour.depot
+            or tour.depot == driver.home_depot
+        )
+    ]
+    needs = tour.qualification or "no qualification"
+    if not qualified:
+        where = (
+            f" at depot {tour.depot}"
+            if search.stay_at_home_depot and tour.depot
+            else ""
+        )
+        return NO_QUALIFIED_DRIVER, (
+            f"tour {tour.tour_id} needs {needs}{where}: no driver of the pool holds it"
+        )
+    rest = search.rules.min_rest_minutes
+    available = [
+        driver
+        for driver in qualified
+        if not any(
+            tour.week_start < end and tour.week_end > start
+            for start, end in driver.unavailable
+        )
+        and (
+            driver.previous_week_end is None
+            or tour.week_start >= driver.previous_week_end + rest
+        )
+        and tour.duration_minutes
+        <= (driver.max_weekly_minutes or search.rules.max_weekly_minutes)
+    ]
+    if not available:
+        return NO_AVAILABLE_DRIVER, (
+            f"tour {tour.tour_id} ({needs}): none of the {len(qualified)} qualified"
+            " drivers is available at that time"
+        )
+    return DRIVERS_FULLY_USED, (
+        f"tour {tour.tour_id} ({needs}): all {len(available)} qualified, available"
+        " drivers are held by other tours, rest or their weekly hours"
+    )
+
+
+def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
+    """Say how many more drivers, of which skill, when, would close the gap.
+
+    Open tours are grouped by qualification, depot and weekday. The most
+    tours of a group open at one moment is how many more drivers that group
+    needs at least.
+    """
+    groups: dict[tuple[str, str, int], list[OpenTour]] = {}
+    for item in open_tours:
+        tour = item.tour
+        groups.setdefault((tour.qualification, tour.depot, tour.day), []).append(item)
+    lines = []
+    for (qualification, depot, day), items in sorted(groups.items()):
+        events = sorted(
+            [(item.tour.week_start, 1) for item in items]
+            + [(item.tour.week_end, -1) for item in items]
+        )
+        running = most = 0
+        for _, change in events:
+            running += change
+            most = max(most, running)
+        first = min(item.tour.week_start for item in items)
+        last = max(item.tour.week_end for item in items)
+        skill = f" with {qualification}" if qualification else ""
+        place = f" at depot {depot}" if depot else ""
+        drivers = "driver" if most == 1 else "drivers"
+        tours = "tour" if len(items) == 1 else "tours"
+        hours = (
+            f"{format_clock(first % MINUTES_PER_DAY)}"
+            f"-{format_clock(last % MINUTES_PER_DAY)}"
+        )
+        lines.append(
+            f"{most} more {drivers}{skill}{place} on {WEEKDAY_NAMES[day - 1]}"
+            f" {hours} would take the {len(items)} open {tours} there"
+        )
+    return lines
+
+
+def _hours_spread(plan: Plan) -> float:
+    """Return the difference in weekly hours between the longest and shortest week."""
+    weeks = [
+        sum(tour.duration_minutes for tour in roster.tours) for roster in plan.rosters
+    ]
+    return (max(weeks) - min(weeks)) / 60 if weeks else 0.0
