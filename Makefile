@@ -11,7 +11,7 @@ DEMO := out/demo
 # a browser of its own. `make browser` installs Debian's package.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup run demo test browser bench format
+.PHONY: setup run demo test security browser bench format
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: setup
 	@test -x $(CHROMIUM) || echo "$(CHROMIUM) is missing, so the browser test" \
 		"is skipped (it fails when CI=true); 'make browser' installs it as root"
 	SOLVEREIGN_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
+
+# The security suite alone (tests/security_suite.py lists its files).
+security: setup
+	SOLVEREIGN_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m security
 
 # Installs Debian's chromium package unless $(CHROMIUM) exists; needs root.
 browser:

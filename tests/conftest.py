@@ -27,3 +27,13 @@ def fresh_rate_limits_and_revocations():
     yield
     configure_rate_limits(None)
     configure_revocation_list(None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of the security suite (tests/security_suite.py)."""
+    from tests.security_suite import SECURITY_TEST_FILES
+
+    security_files = {PROJECT_ROOT / name for name in SECURITY_TEST_FILES}
+    for item in items:
+        if item.path in security_files:
+            item.add_marker(pytest.mark.security)
