@@ -22,9 +22,13 @@ tours are trimmed from block ends as in solver.assemble. Each open tour gets
 the reason it stayed open, and the open tours together give the shortfall:
 how many more drivers of which qualification on which day and hours.
 
-NOTE: soft goals beyond the head count (contract minimum hours, preferences,
-a fair spread of split blocks and weekends) are reported as figures but not
-optimised.
+After the head count, day blocks move to drivers still under their
+contract's minimum hours (solver.rebalance, with each driver's own limits).
+The spread of hours, split or single blocks and weekend days among drivers
+of one kind is reported.
+
+NOTE: preferences (early or late starts, days off, days in a row) and a
+fair spread are reported or left to the dispatcher, not optimised.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from solver.blocks import DayBlocks, enumerate_week_blocks
 from solver.checks import CheckResult
 from solver.drivers import DriverProfile
 from solver.master import MasterLPFailed, RestrictedMaster
-from solver.plan import Plan
+from solver.plan import BlockKind, Plan
+from solver.rebalance import PartTimeRebalancer, RosterLimits
 from solver.roster_search import RosterCosts, RosterPricing
 from solver.rules import RuleSettings
 from solver.tours import MINUTES_PER_DAY, Forecast, Tour, expand, format_clock
@@ -63,6 +68,8 @@ WEEKDAY_NAMES = (
     "Sunday",
 )
 
+SATURDAY = 6
+
 # Reasons a tour stays open, in the order they are tested.
 NO_QUALIFIED_DRIVER = "no_qualified_driver"
 NO_AVAILABLE_DRIVER = "no_available_driver"
@@ -82,6 +89,8 @@ class OpenTour:
 class NamedPlanResult:
     """A plan of named drivers with its bound, open tours and checks.
 
+    `spreads` gives, among drivers of one kind, the largest difference in
+    weekly hours, split or single blocks and weekend days worked.
     `lower_bound` bounds the drivers of any plan that leaves no more tours
     open than the LP relaxation (none, when the pool can cover the week), when
     `bound_is_exact`.
@@ -95,6 +104,7 @@ class NamedPlanResult:
     checks: tuple[CheckResult, ...]
     seconds: float
     weekly_hours_spread: float
+    spreads: dict[str, float]
 
     @property
     def drivers_used(self) -> int:
@@ -359,6 +369,7 @@ def plan_for_drivers(
     drafts, driver_ids, open_counts = _drafts_for_drivers(search, counts)
     drafts, driver_ids, split_off = _trim(drafts, driver_ids, search, forecast, rules)
     split_off = _place_split_off(search, drafts, driver_ids, split_off)
+    drafts, driver_ids = _fill_contract_hours(search, drafts, driver_ids)
     open_tours = _open_tours(search, tours, open_counts, split_off)
     open_ids = {item.tour.tour_id for item in open_tours}
     plan = name_tours(
@@ -387,6 +398,7 @@ def plan_for_drivers(
         checks=checks,
         seconds=time.monotonic() - started,
         weekly_hours_spread=_hours_spread(plan),
+        spreads=_spreads_among_comparable(search, plan),
     )
 
 
@@ -454,6 +466,59 @@ def _trim(
         else:
             split_off.extend(index for block in draft.days.values() for index in block)
     return kept, names, split_off
+
+
+def _fill_contract_hours(
+    search: _NamedSearch, drafts: list[DraftRoster], driver_ids: list[str]
+) -> tuple[list[DraftRoster], list[str]]:
+    """Move day blocks to drivers under their contract's minimum hours.
+
+    solver.rebalance does the moves, with each driver's own minimum,
+    maximum and blocked blocks, so no move breaks a driver's limits. A
+    driver whose week empties is dropped from the plan.
+    """
+    kind_of = {
+        driver.driver_id: kind for kind in search.kinds for driver in kind.drivers
+    }
+    profile = {
+        driver.driver_id: driver for kind in search.kinds for driver in kind.drivers
+    }
+    rosters = [
+        {
+            day - 1: search.week_blocks[day - 1].index_of(tuple(templates))
+            for day, templates in draft.days.items()
+        }
+        for draft in drafts
+    ]
+    limits = [
+        RosterLimits(
+            minimum=profile[name].min_weekly_minutes,
+            maximum=kind_of[name].max_weekly_minutes,
+            blocked=kind_of[name].blocked,
+        )
+        for name in driver_ids
+    ]
+    improved = PartTimeRebalancer(search.week_blocks, search.rules).improve(
+        rosters, limits
+    )
+    kept, names = [], []
+    for roster, name in zip(improved, driver_ids):
+        if not roster:
+            continue
+        kept.append(
+            DraftRoster(
+                {
+                    day + 1: [
+                        int(index)
+                        for index in search.week_blocks[day].templates[block]
+                        if index >= 0
+                    ]
+                    for day, block in sorted(roster.items())
+                }
+            )
+        )
+        names.append(name)
+    return kept, names
 
 
 def _place_split_off(
@@ -664,3 +729,29 @@ def _hours_spread(plan: Plan) -> float:
         sum(tour.duration_minutes for tour in roster.tours) for roster in plan.rosters
     ]
     return (max(weeks) - min(weeks)) / 60 if weeks else 0.0
+
+
+def _spreads_among_comparable(search: _NamedSearch, plan: Plan) -> dict[str, float]:
+    """Return the largest spread, within one kind of driver, of three loads."""
+    kind_number = {
+        driver.driver_id: number
+        for number, kind in enumerate(search.kinds)
+        for driver in kind.drivers
+    }
+    loads: dict[int, list[tuple[float, int, int]]] = {}
+    for roster in plan.rosters:
+        hours = sum(tour.duration_minutes for tour in roster.tours) / 60
+        split_or_single = sum(
+            block.kind in (BlockKind.SINGLE, BlockKind.DOUBLE_SPLIT)
+            for block in roster.blocks
+        )
+        weekend = sum(block.day >= SATURDAY for block in roster.blocks)
+        loads.setdefault(kind_number[roster.driver], []).append(
+            (hours, split_or_single, weekend)
+        )
+    spreads = {"weekly_hours": 0.0, "split_or_single_blocks": 0.0, "weekend_days": 0.0}
+    for members in loads.values():
+        for place, name in enumerate(spreads):
+            values = [member[place] for member in members]
+            spreads[name] = max(spreads[name], float(max(values) - min(values)))
+    return spreads

@@ -291,6 +291,7 @@ def print_named_drivers(
     """Staff the week from a generated pool and compare with the anonymous optimum."""
     pool = generate_driver_pool(POOL_SIZE, seed=POOL_SEED)
     result = plan_for_drivers(forecast, pool, rules, time_limit_seconds=120)
+    minimum = {driver.driver_id: driver.min_weekly_minutes for driver in pool}
     stream.write(f"\n== named drivers: generated pool of {POOL_SIZE} ==\n")
     rows = [
         ("drivers used", result.drivers_used),
@@ -299,6 +300,20 @@ def print_named_drivers(
         ("open tours", len(result.open_tours)),
         ("violations", result.violations),
         ("weekly hours spread", f"{result.weekly_hours_spread:.1f} h"),
+        (
+            "under contract minimum",
+            sum(
+                1
+                for roster in result.plan.rosters
+                if roster.work_minutes < minimum[roster.driver]
+            ),
+        ),
+        (
+            "spread within a kind",
+            f"{result.spreads['weekly_hours']:.1f} h,"
+            f" {result.spreads['split_or_single_blocks']:.0f} split or single"
+            f" blocks, {result.spreads['weekend_days']:.0f} weekend days",
+        ),
         ("seconds", f"{result.seconds:.1f}"),
     ]
     width = max(len(name) for name, _ in rows)

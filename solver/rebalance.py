@@ -17,6 +17,11 @@ plan always gives the same result.
 
 This is a local search: when it leaves part-time rosters, they are not
 proven necessary. The caller proves a bound separately (solver.solve).
+
+For named drivers (solver.assign) each roster brings its own limits: the
+contract's minimum hours take the place of the part-time threshold, its
+maximum that of the weekly limit, and blocks the driver may not work are
+never moved to them.
 """
 
 from __future__ import annotations
@@ -24,12 +29,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from solver.blocks import DayBlocks
 from solver.rules import RuleSettings
 
 # A roster's working days: weekday index (0 = Monday) to its block's row in
 # that day's DayBlocks.
 WeekBlocks = dict[int, int]
+
+
+@dataclass(frozen=True)
+class RosterLimits:
+    """One roster's own bounds, for a named driver.
+
+    Below `minimum` minutes the roster counts as short (part-time for
+    anonymous rosters, under the contract's hours for a named driver); it
+    may not pass `maximum`; `blocked` masks, per weekday, the blocks its
+    driver may not work.
+    """
+
+    minimum: int
+    maximum: int
+    blocked: Sequence[np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,18 +83,26 @@ class PartTimeRebalancer:
     def minutes(self, roster: WeekBlocks) -> int:
         return sum(self.block_minutes[day][block] for day, block in roster.items())
 
-    def is_part_time(self, minutes: int) -> bool:
-        return 0 < minutes < self.rules.part_time_below_minutes
+    def default_limits(self) -> RosterLimits:
+        return RosterLimits(
+            self.rules.part_time_below_minutes, self.rules.max_weekly_minutes
+        )
 
-    def contribution(self, minutes: int) -> tuple[int, int, int]:
-        """Return one roster's share of the key: part-time, driver, missing minutes."""
-        if not self.is_part_time(minutes):
+    def is_short(self, minutes: int, limits: RosterLimits) -> bool:
+        return 0 < minutes < limits.minimum
+
+    def contribution(self, minutes: int, limits: RosterLimits) -> tuple[int, int, int]:
+        """Return one roster's share of the key: short, driver, minutes short."""
+        if not self.is_short(minutes, limits):
             return 0, int(minutes > 0), 0
-        return 1, 1, self.rules.part_time_below_minutes - minutes
+        return 1, 1, limits.minimum - minutes
 
-    def key(self, minutes: Sequence[int]) -> tuple[int, int, int]:
-        """Return what the search lowers: part-time rosters, drivers, minutes short."""
-        shares = [self.contribution(value) for value in minutes]
+    def key(
+        self, minutes: Sequence[int], limits: Sequence[RosterLimits] | None = None
+    ) -> tuple[int, int, int]:
+        """Return what the search lowers: short rosters, drivers, minutes short."""
+        limits = limits or [self.default_limits()] * len(minutes)
+        shares = [self.contribution(value, own) for value, own in zip(minutes, limits)]
         return tuple(sum(share[place] for share in shares) for place in range(3))
 
     def fits(self, roster: WeekBlocks, day: int, block: int) -> bool:
@@ -107,13 +137,21 @@ class PartTimeRebalancer:
             self.rules.forbid_triple_after_triple and is_triple and neighbour_is_triple
         )
 
-    def improve(self, rosters: Sequence[WeekBlocks]) -> list[WeekBlocks]:
-        """Return the rosters after every improving move; rosters left empty go.
+    def improve(
+        self,
+        rosters: Sequence[WeekBlocks],
+        limits: Sequence[RosterLimits] | None = None,
+    ) -> list[WeekBlocks]:
+        """Return the rosters after every improving move, in the same order.
 
-        Part-time rosters take moves one at a time, shortest week first, each
-        until no move helps it; passes repeat until one makes no move.
+        Short rosters take moves one at a time, shortest week first, each
+        until no move helps it; passes repeat until one makes no move. A
+        roster left with no block is returned empty: its driver is not needed.
+        `limits` gives each roster its own bounds; by default a roster is
+        short under the part-time threshold and capped by the weekly limit.
         """
         rosters = [dict(roster) for roster in rosters]
+        limits = list(limits or [self.default_limits()] * len(rosters))
         minutes = [self.minutes(roster) for roster in rosters]
         moved = True
         while moved:
@@ -122,21 +160,25 @@ class PartTimeRebalancer:
                 (
                     number
                     for number, value in enumerate(minutes)
-                    if self.is_part_time(value)
+                    if self.is_short(value, limits[number])
                 ),
                 key=lambda number: (minutes[number], number),
             )
             for taker in takers:
-                while self.is_part_time(minutes[taker]):
-                    move = self._first_move_for(taker, rosters, minutes)
+                while self.is_short(minutes[taker], limits[taker]):
+                    move = self._first_move_for(taker, rosters, minutes, limits)
                     if move is None:
                         break
                     self._apply(move, rosters, minutes)
                     moved = True
-        return [roster for roster in rosters if roster]
+        return rosters
 
     def _first_move_for(
-        self, taker: int, rosters: list[WeekBlocks], minutes: list[int]
+        self,
+        taker: int,
+        rosters: list[WeekBlocks],
+        minutes: list[int],
+        limits: list[RosterLimits],
     ) -> _Move | None:
         """Return the first valid move onto `taker` that lowers the key, or None.
 
@@ -145,6 +187,7 @@ class PartTimeRebalancer:
         """
         taker_roster = rosters[taker]
         taker_minutes = minutes[taker]
+        taker_limits = limits[taker]
         for donor, donor_roster in enumerate(rosters):
             if donor == taker:
                 continue
@@ -156,30 +199,41 @@ class PartTimeRebalancer:
                     0 if taker_block is None else self.block_minutes[day][taker_block]
                 )
                 taker_after = taker_minutes + moved - returned
-                if moved <= returned or taker_after > self.rules.max_weekly_minutes:
+                if moved <= returned or taker_after > taker_limits.maximum:
                     continue
                 donor_after = donor_minutes - moved + returned
                 if not self.lowers_key(
-                    (donor_minutes, taker_minutes), (donor_after, taker_after)
+                    ((donor_minutes, limits[donor]), (taker_minutes, taker_limits)),
+                    ((donor_after, limits[donor]), (taker_after, taker_limits)),
                 ):
+                    continue
+                if not self._may_work(taker_limits, day, block):
                     continue
                 if not self.fits(taker_roster, day, block):
                     continue
-                if taker_block is not None and not self.fits(
-                    donor_roster, day, taker_block
+                if taker_block is not None and not (
+                    self._may_work(limits[donor], day, taker_block)
+                    and self.fits(donor_roster, day, taker_block)
                 ):
                     continue
                 return _Move(donor, taker, day, block, taker_block)
         return None
 
-    def lowers_key(self, before: Sequence[int], after: Sequence[int]) -> bool:
+    def _may_work(self, limits: RosterLimits, day: int, block: int) -> bool:
+        return limits.blocked is None or not limits.blocked[day][block]
+
+    def lowers_key(
+        self,
+        before: Sequence[tuple[int, RosterLimits]],
+        after: Sequence[tuple[int, RosterLimits]],
+    ) -> bool:
         """Say whether changing these rosters' minutes lowers the key."""
         change = [0, 0, 0]
-        for value in after:
-            for place, share in enumerate(self.contribution(value)):
+        for value, limits in after:
+            for place, share in enumerate(self.contribution(value, limits)):
                 change[place] += share
-        for value in before:
-            for place, share in enumerate(self.contribution(value)):
+        for value, limits in before:
+            for place, share in enumerate(self.contribution(value, limits)):
                 change[place] -= share
         return change < [0, 0, 0]
 

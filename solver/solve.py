@@ -470,6 +470,8 @@ class _Search:
         ]
         counts: dict[tuple[tuple[int, int], ...], int] = {}
         for roster in rebalancer.improve(rosters):
+            if not roster:
+                continue
             blocks = tuple(sorted(roster.items()))
             counts[blocks] = counts.get(blocks, 0) + 1
         self.best_drivers = sum(counts.values())

@@ -241,3 +241,31 @@ def test_check_cross_week_rest():
     assert broken(plan_, [DriverProfile("A", previous_week_end=-5 * HOUR + 1)]) == {
         "cross_week_rest": 1
     }
+
+
+def test_contract_minimum_hours_are_filled_where_possible():
+    drivers = [
+        DriverProfile("A", min_weekly_minutes=9 * HOUR),
+        DriverProfile("B", min_weekly_minutes=9 * HOUR),
+    ]
+    templates = [morning(MONDAY, count=2), morning(TUESDAY), morning(WEDNESDAY)]
+    templates.append(TourTemplate(4, *MORNING, 1))
+
+    result = plan(*templates, drivers=drivers)
+
+    hours = sorted(
+        sum(tour.duration_minutes for tour in roster.tours) / HOUR
+        for roster in result.plan.rosters
+    )
+    assert hours == [9.0, 13.5]
+    assert failed_rules(result) == []
+    assert result.spreads["weekly_hours"] == 4.5
+
+
+def test_spreads_compare_drivers_of_one_kind():
+    drivers = [DriverProfile("A"), DriverProfile("B")]
+
+    result = plan(morning(MONDAY, count=2), morning(TUESDAY), drivers=drivers)
+
+    assert result.spreads["weekly_hours"] == 4.5
+    assert result.spreads["weekend_days"] == 0.0
