@@ -3,9 +3,11 @@
     .venv/bin/python serve.py [--port 8501] [--ssl-certfile CERT --ssl-keyfile KEY]
 
 The database is DATABASE_URL, or the SQLite file var/solvereign.db. The
-launcher migrates it and creates the demo tenant. On the first start it prints
-the demo users' initial passwords and TOTP secrets, which are never shown
-again. It then serves app.py through Streamlit's ASGI app (`st.App`) with
+launcher migrates it, through MIGRATION_DATABASE_URL when that is set (on
+PostgreSQL, the role that owns the tables, with SOLVEREIGN_APP_ROLE naming
+the role of DATABASE_URL), and creates the demo tenant. On the first start
+it prints the demo users' initial passwords and TOTP secrets, which are
+never shown again. It then serves app.py through Streamlit's ASGI app (`st.App`) with
 uvicorn on 127.0.0.1. The app's lifespan starts `python -m core.worker` as a
 child process, restarts it if it fails, and stops it when the server stops.
 

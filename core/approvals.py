@@ -60,7 +60,7 @@ def approve_plan(
             f" {expected_row_version!r}",
         )
 
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         version = get_owned(session, actor, PlanVersion, plan_version_id)
         lock_tenant(session, actor.tenant_id)
         _check_approvable(session, version, expected_row_version)
@@ -119,7 +119,7 @@ def diff_to_approved(actor: Actor, plan_version_id: int) -> dict[str, Any]:
     driver.
     """
     authorize(actor, Permission.PLAN_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         version = get_owned(session, actor, PlanVersion, plan_version_id)
         approved = plans.latest_approved_version(
             session, actor.tenant_id, version.plan_id

@@ -58,6 +58,7 @@ from core.security_events import (
 )
 from db.models import AuditEntry, utc_now
 from db.repositories import audit_log, tenants
+from db.session import set_transaction_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -272,10 +273,12 @@ def verify_audit_chain(
 
     The chain is checked first, so a break inside it is named before any
     checkpoint finding. `anchor` defaults to the configured one
-    (core.audit_anchor.audit_anchor). Raises AnchorError when checkpoints
+    (core.audit_anchor.audit_anchor). The session is bound to the tenant,
+    so it must not serve another tenant. Raises AnchorError when checkpoints
     exist but their store or key cannot be read, because the chain cannot
     then be fully verified.
     """
+    set_transaction_tenant(session, tenant_id)
     anchor = anchor or audit_anchor()
     reading = anchor.read_checkpoints(_database_url(session), tenant_id)
     checkpointed = {checkpoint.sequence for checkpoint in reading.authentic}
@@ -404,6 +407,7 @@ def record_security_event(
     }
     session_factory = _session_factory(engine_or_session_factory)
     with session_factory() as session, session.begin():
+        set_transaction_tenant(session, actor.tenant_id)
         if session.get_bind().dialect.name == "postgresql":
             session.execute(
                 text(f"SET LOCAL lock_timeout = '{SECURITY_EVENT_LOCK_TIMEOUT}'")

@@ -71,7 +71,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,8 +87,9 @@ from core.audit_anchor_storage import (
 )
 from core.errors import SolvereignError
 from core.rate_limits import REDIS_URL_VARIABLE
+from db import cross_tenant
 from db.models import Tenant
-from db.session import make_engine, make_session_factory
+from db.session import make_engine, make_session_factory, set_transaction_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -590,14 +590,28 @@ def _argument_parser() -> argparse.ArgumentParser:
 def _tenants(
     session_factory: sessionmaker[Session], slugs: list[str] | None
 ) -> list[tuple[int, str]]:
+    """Return the id and slug of the tenants named, or of every tenant.
+
+    Row-level security shows a transaction one tenant's row at most, so the
+    ids come from db.cross_tenant and each slug is read in a transaction
+    bound to its tenant.
+    """
     with session_factory() as session:
-        statement = select(Tenant.id, Tenant.slug).order_by(Tenant.id)
         if slugs:
-            statement = statement.where(Tenant.slug.in_(slugs))
-        found = [(row.id, row.slug) for row in session.execute(statement)]
-    unknown = set(slugs or ()) - {slug for _, slug in found}
-    if unknown:
-        raise SystemExit(f"unknown tenant slug: {', '.join(sorted(unknown))}")
+            ids_by_slug = {
+                slug: cross_tenant.tenant_id_for_slug(session, slug) for slug in slugs
+            }
+            unknown = [slug for slug, tenant_id in ids_by_slug.items() if not tenant_id]
+            if unknown:
+                raise SystemExit(f"unknown tenant slug: {', '.join(sorted(unknown))}")
+            tenant_ids = sorted(set(ids_by_slug.values()))
+        else:
+            tenant_ids = cross_tenant.all_tenant_ids(session)
+    found = []
+    for tenant_id in tenant_ids:
+        with session_factory() as session:
+            set_transaction_tenant(session, tenant_id)
+            found.append((tenant_id, session.get(Tenant, tenant_id).slug))
     return found
 
 

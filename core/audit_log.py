@@ -25,7 +25,7 @@ def list_audit_entries(
         raise InvalidInput(
             "limit", f"{limit!r} is not a whole number from 1 to {MAX_LIST_LIMIT}"
         )
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         entries = audit_log.list_newest(session, actor.tenant_id, limit, action)
         return [
             AuditEntryView(
@@ -45,5 +45,5 @@ def list_audit_entries(
 def verify_tenant_audit_chain(actor: Actor) -> AuditChainResult:
     """Verify every entry of the tenant's audit chain and name the first break."""
     authorize(actor, Permission.AUDIT_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         return verify_audit_chain(session, actor.tenant_id)

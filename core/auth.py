@@ -87,8 +87,10 @@ from core.session_settings import (
     session_limits,
 )
 from core.views import SignedIn
+from db import cross_tenant
 from db.models import Tenant, User, UserSession, utc_now
 from db.repositories import sessions, tenants, users
+from db.session import set_transaction_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -210,9 +212,7 @@ def sign_out(session_token: str, *, now: datetime | None = None) -> None:
     if not isinstance(session_token, str) or not session_token:
         return
     with unit_of_work() as session:
-        user_session = sessions.find_by_token_hash(
-            session, _token_digest(session_token)
-        )
+        user_session = _find_user_session(session, _token_digest(session_token))
         if user_session is None or user_session.revoked_at is not None:
             return
         user = users.get(session, user_session.tenant_id, user_session.user_id)
@@ -235,7 +235,7 @@ def _attempt_sign_in(
     client_address: str,
     now: datetime,
 ) -> SignedIn | SolvereignError:
-    tenant = tenants.find_by_slug(session, tenant_slug)
+    tenant = find_tenant(session, tenant_slug)
     user = None
     if tenant is not None and tenant.is_active:
         user = users.find_by_username(session, tenant.id, username)
@@ -345,7 +345,7 @@ def _record_rate_limited(
     does not exist, is only logged.
     """
     with unit_of_work() as session:
-        tenant = tenants.find_by_slug(session, tenant_slug)
+        tenant = find_tenant(session, tenant_slug)
         if tenant is None:
             logger.warning(
                 "sign-in rate limited by %s limit: unknown tenant", error.limit
@@ -376,6 +376,29 @@ def _record_rate_limited(
     logger.warning(
         "sign-in rate limited by %s limit for tenant %s", error.limit, tenant.id
     )
+
+
+def find_tenant(session: Session, tenant_slug: str) -> Tenant | None:
+    """Find the tenant of a slug and bind the transaction to it, or return None.
+
+    The transaction has no tenant yet, so the slug is looked up across
+    tenants (db.cross_tenant), and the tenant's row is then read like any
+    other row of the tenant.
+    """
+    tenant_id = cross_tenant.tenant_id_for_slug(session, tenant_slug)
+    if tenant_id is None:
+        return None
+    set_transaction_tenant(session, tenant_id)
+    return tenants.get(session, tenant_id)
+
+
+def _find_user_session(session: Session, token_sha256: str) -> UserSession | None:
+    """Find a sign-in session by its token digest and bind the transaction to its tenant."""
+    tenant_id = cross_tenant.tenant_id_for_session(session, token_sha256)
+    if tenant_id is None:
+        return None
+    set_transaction_tenant(session, tenant_id)
+    return sessions.find_by_token_hash(session, token_sha256)
 
 
 def _password_matches(password_hash: str, password: str) -> bool:
@@ -464,7 +487,7 @@ def _check_session(
     session: Session, token_sha256: str, now: datetime
 ) -> Actor | SessionExpired:
     """Return the session's actor, or end the session and return the error to raise."""
-    user_session = sessions.find_by_token_hash(session, token_sha256)
+    user_session = _find_user_session(session, token_sha256)
     if user_session is None:
         return SessionExpired()
     try:

@@ -17,6 +17,15 @@ for this tenant lock. So get_owned must come before it.
 The engine checks every statement with the SQL guard (db.sql_guard). A
 DangerousSQLRefused that escapes `unit_of_work(actor)` is recorded as the
 CRITICAL security event `security.dangerous_sql` of the actor's tenant.
+
+Tenant of a transaction. `unit_of_work(actor)` binds its transaction to the
+actor's tenant, a signed-in user or a SystemActor such as the worker. On
+PostgreSQL, row-level security then shows and accepts that tenant's rows
+only, and a transaction with no tenant sees no rows at all. Steps that learn
+the tenant only inside the transaction (sign-in, the session check, the
+worker's claim) look it up through db.cross_tenant and then call
+db.session.set_transaction_tenant. The services' own tenant filters and
+checks stay in place as well.
 """
 
 from __future__ import annotations
@@ -30,12 +39,19 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.audit import record_security_event
+from core.audit import SystemActor, record_security_event
 from core.errors import PermissionDenied
 from core.permissions import Actor, Permission, require
-from db.sql_guard import DangerousSQLRefused
 from db.repositories import tenants
-from db.session import make_engine, make_session_factory, migrate, resolve_url
+from db.session import (
+    make_engine,
+    make_session_factory,
+    migrate,
+    resolve_migration_url,
+    resolve_url,
+    set_transaction_tenant,
+)
+from db.sql_guard import DangerousSQLRefused
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +70,15 @@ def open_workbench(url: str | None = None) -> Engine:
     The URL is `url`, else DATABASE_URL, else the SQLite default of
     db.session. A second call with the same URL returns the same engine
     without migrating again. The returned engine is guarded. The migration
-    runs on an unguarded engine of its own, disposed when it is done.
+    runs on an unguarded engine of its own, disposed when it is done, which
+    connects through MIGRATION_DATABASE_URL when that is set for this
+    database (db.session.resolve_migration_url).
     """
     key = resolve_url(url).render_as_string(hide_password=False)
     with _lock:
         engine = _engines_by_url.get(key)
         if engine is None:
-            migrating = make_engine(key, sql_guard=False)
+            migrating = make_engine(resolve_migration_url(url), sql_guard=False)
             try:
                 migrate(migrating)
             finally:
@@ -93,22 +111,28 @@ def current_engine() -> Engine:
 
 
 @contextmanager
-def unit_of_work(actor: Actor | None = None) -> Iterator[Session]:
+def unit_of_work(actor: Actor | SystemActor | None = None) -> Iterator[Session]:
     """Open a session in a transaction: commit when the block ends, else roll back.
 
-    Services pass their `actor`, so that a statement the SQL guard refuses
-    inside the block is recorded against that actor once the transaction
-    has rolled back. Without an actor the refusal is only logged, by the
-    guard.
+    Services pass their `actor`, a signed-in user or a SystemActor, and the
+    transaction is bound to its tenant from its start. Without an actor the
+    transaction has no tenant until the block binds one, and on PostgreSQL
+    sees no rows before that.
+
+    A statement the SQL guard refuses inside the block is recorded against
+    a signed-in actor once the transaction has rolled back. For a
+    SystemActor or no actor, the refusal is only logged, by the guard.
     """
     session_factory = _session_factory
     if session_factory is None:
         raise RuntimeError(_NOT_CONFIGURED)
     try:
         with session_factory() as session, session.begin():
+            if actor is not None:
+                set_transaction_tenant(session, actor.tenant_id)
             yield session
     except DangerousSQLRefused as error:
-        if actor is not None:
+        if isinstance(actor, Actor):
             record_dangerous_sql(actor, error)
         raise
 

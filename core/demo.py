@@ -25,7 +25,8 @@ from core.audit import SystemActor, append_entry
 from core.auth import hash_password, new_totp_secret
 from core.context import unit_of_work
 from core.permissions import MFA_REQUIRED_FROM, Role
-from db.repositories import tenants, users
+from db import cross_tenant
+from db.repositories import users
 from db.session import make_session_factory
 
 logger = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ def seed_demo_tenant(engine_or_none: Engine | None = None) -> DemoAccounts | Non
     given engine, else the one configured in core.context.
     """
     with _transaction(engine_or_none) as session:
-        if tenants.find_by_slug(session, DEMO_TENANT_SLUG) is not None:
+        if cross_tenant.tenant_id_for_slug(session, DEMO_TENANT_SLUG) is not None:
             return None
 
     accounts = tuple(
@@ -114,7 +115,9 @@ def seed_demo_tenant(engine_or_none: Engine | None = None) -> DemoAccounts | Non
     try:
         with _transaction(engine_or_none) as session:
             # The unique slug rejects a tenant that a concurrent call created since.
-            tenant = tenants.add(session, DEMO_TENANT_SLUG, DEMO_TENANT_NAME)
+            tenant = cross_tenant.add_tenant(
+                session, DEMO_TENANT_SLUG, DEMO_TENANT_NAME
+            )
             for account in accounts:
                 users.add(
                     session,

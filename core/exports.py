@@ -77,7 +77,7 @@ def export_plan(
         )
     file_format = file_format.lower()
 
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         version = get_owned(session, actor, PlanVersion, plan_version_id)
         week_anchor = plans.get_plan(
             session, actor.tenant_id, version.plan_id

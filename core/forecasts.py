@@ -91,7 +91,7 @@ def import_forecast(
     else:
         sha256 = hashlib.sha256(content).hexdigest()
 
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         # The tenant lock makes two imports of the same file take turns, so
         # the second one finds the first one's version.
         lock_tenant(session, actor.tenant_id)
@@ -151,7 +151,7 @@ def list_forecast_versions(
     authorize(actor, Permission.FORECAST_READ)
     if week_anchor is not None:
         _check_week_anchor(week_anchor)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         versions = forecasts.list_tenant_versions(session, actor.tenant_id, week_anchor)
         return [_view(version) for version in versions]
 
@@ -163,7 +163,7 @@ def get_forecast_version(actor: Actor, forecast_version_id: int) -> ForecastVers
     tenant's version; the second case is recorded as a security event.
     """
     authorize(actor, Permission.FORECAST_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         version = get_owned(session, actor, ForecastVersion, forecast_version_id)
         return _view(version)
 

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.audit import SystemActor, append_entry
-from core.auth import _clean_client_address, open_session
+from core.auth import _clean_client_address, find_tenant, open_session
 from core.context import authorize, lock_tenant, unit_of_work
 from core.errors import Conflict, InvalidInput
 from core.oidc import (
@@ -47,7 +47,7 @@ from core.permissions import Actor, Permission, Role
 from core.tenancy import get_owned
 from core.views import SignedIn
 from db.models import Tenant, User, utc_now
-from db.repositories import oidc_users, tenants, users
+from db.repositories import oidc_users, users
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _open_session_for(
     client_address: str,
     now: datetime,
 ) -> SignedIn | TokenRejected:
-    tenant = tenants.find_by_slug(session, identity.tenant_slug)
+    tenant = find_tenant(session, identity.tenant_slug)
     if tenant is None or not tenant.is_active:
         reason = (
             f"tenant_map names the unknown or disabled tenant {identity.tenant_slug}"
@@ -248,7 +248,7 @@ def _record_invalid_token(
     """
     slug = claimed_tenant_slug(id_token, settings)
     with unit_of_work() as session:
-        tenant = None if slug is None else tenants.find_by_slug(session, slug)
+        tenant = None if slug is None else find_tenant(session, slug)
         _reject(
             session,
             tenant,
@@ -272,7 +272,7 @@ def link_user_to_subject(
             "subject", f"must be 1 to {MAX_SUBJECT_LENGTH} characters, as in `sub`"
         )
     authorize(actor, Permission.USER_MANAGE)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         user = get_owned(session, actor, User, user_id)
         lock_tenant(session, actor.tenant_id)
         linked = oidc_users.find_by_subject(

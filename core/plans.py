@@ -63,7 +63,7 @@ def request_solve(
     rules = rules_from_input(settings)
     time_limit = _checked_time_limit(time_limit_seconds)
 
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         forecast_version = get_owned(
             session, actor, ForecastVersion, forecast_version_id
         )
@@ -110,14 +110,14 @@ def request_solve(
 def get_solve_job(actor: Actor, job_id: int) -> SolveJobView:
     """Return one solve job of the actor's tenant with its latest progress."""
     authorize(actor, Permission.PLAN_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         return job_view(get_owned(session, actor, SolveJob, job_id))
 
 
 def list_solve_jobs(actor: Actor) -> list[SolveJobView]:
     """List the tenant's solve jobs, newest first."""
     authorize(actor, Permission.PLAN_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         return [job_view(job) for job in jobs.list_jobs(session, actor.tenant_id)]
 
 
@@ -129,7 +129,7 @@ def list_plan_versions(
     The views are summaries: checks, rosters and uncovered tours are empty.
     """
     authorize(actor, Permission.PLAN_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         rows = plans.list_tenant_versions(session, actor.tenant_id, week_anchor)
         views = [
             plan_version_view(session, version, week, full=False)
@@ -148,7 +148,7 @@ def list_plan_versions(
 def get_plan_version(actor: Actor, plan_version_id: int) -> PlanVersionView:
     """Return one plan version with its checks, rosters and uncovered tours."""
     authorize(actor, Permission.PLAN_READ)
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         version = get_owned(session, actor, PlanVersion, plan_version_id)
         return plan_version_view(session, version, full=True)
 
@@ -180,7 +180,7 @@ def coverage_by_time_of_day(
             " 15, 30 or 60",
         )
 
-    with unit_of_work() as session:
+    with unit_of_work(actor) as session:
         version = get_owned(session, actor, PlanVersion, plan_version_id)
         tours = forecasts.list_tours(
             session, actor.tenant_id, version.forecast_version_id

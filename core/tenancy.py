@@ -5,6 +5,11 @@ the same message), so a guessed id reveals nothing. The attempt itself is
 recorded as a security event in the actor's tenant audit chain, in a
 transaction of its own, because the caller's transaction usually rolls back
 on the NotFound.
+
+This check is the first wall, and row-level security on PostgreSQL is the
+second. Under row-level security another tenant's row is invisible, so for
+a missing row db.cross_tenant.is_row_of_another_tenant tells an attempt on
+another tenant's row from an id that names no row.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy.orm import Session
 from core.audit import record_security_event
 from core.errors import NotFound
 from core.permissions import Actor
+from db.cross_tenant import is_row_of_another_tenant
 
 CROSS_TENANT_ACCESS = "security.cross_tenant_access"
 
@@ -37,10 +43,12 @@ def get_owned(
     if not isinstance(object_id, int) or isinstance(object_id, bool):
         raise NotFound(object_type, object_id)
     row = session.get(model, object_id)
-    if row is None:
-        raise NotFound(object_type, object_id)
+    if row is not None and row.tenant_id == actor.tenant_id:
+        return row
 
-    if row.tenant_id != actor.tenant_id:
+    if row is not None or is_row_of_another_tenant(
+        session, model.__tablename__, object_id
+    ):
         record_security_event(
             session.get_bind(),
             actor,
@@ -49,8 +57,7 @@ def get_owned(
             object_type=object_type,
             object_id=object_id,
         )
-        raise NotFound(object_type, object_id)
-    return row
+    raise NotFound(object_type, object_id)
 
 
 def describe_model(model: type) -> str:

@@ -1,7 +1,8 @@
 """Solve worker: runs queued solve jobs away from the pages.
 
-A worker claims the oldest queued job of any tenant (db.repositories.jobs
-.claim_next, safe for several workers on several machines) and runs
+A worker claims the oldest queued job of any tenant
+(db.cross_tenant.claim_next_solve_job, safe for several workers on several
+machines), and from then on works inside that job's tenant only. It runs
 solver.solve.plan_forecast on the job's forecast version, rule settings and
 time limit. While it runs:
 
@@ -50,8 +51,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.audit import SystemActor, append_entry
 from core.context import lock_tenant, open_workbench, unit_of_work
 from core.plans import read_job_settings
+from db import cross_tenant
 from db.models import ForecastStatus, utc_now
 from db.repositories import forecasts, jobs, plans
+from db.session import set_transaction_tenant
 from solver.rules import RuleSettings
 from solver.solve import Progress, SolveResult, plan_forecast
 from solver.tours import Forecast
@@ -91,6 +94,11 @@ class ClaimedJob:
     settings: dict[str, Any]
     created_by: int | None
 
+    @property
+    def system_actor(self) -> SystemActor:
+        """The worker acting in the job's tenant, for its transactions and audit."""
+        return SystemActor(self.tenant_id, WORKER_PROCESS)
+
 
 def new_worker_id() -> str:
     """Build an id that names this machine and process, unique per worker start."""
@@ -104,9 +112,11 @@ def run_one_job(worker_id: str, *, stop_event: threading.Event | None = None) ->
     When `stop_event` is set during the solve, the job is queued again instead.
     """
     with unit_of_work() as session:
-        job = jobs.claim_next(session, worker_id)
-        if job is None:
+        claim = cross_tenant.claim_next_solve_job(session, worker_id, utc_now())
+        if claim is None:
             return False
+        set_transaction_tenant(session, claim.tenant_id)
+        job = jobs.get(session, claim.tenant_id, claim.job_id)
         claimed = ClaimedJob(
             job_id=job.id,
             tenant_id=job.tenant_id,
@@ -121,7 +131,7 @@ def run_one_job(worker_id: str, *, stop_event: threading.Event | None = None) ->
         worker_id,
     )
 
-    heartbeat = _Heartbeat(claimed.job_id, worker_id)
+    heartbeat = _Heartbeat(claimed, worker_id)
     heartbeat.start()
     try:
         _run_claimed_job(claimed, worker_id, heartbeat, stop_event)
@@ -151,17 +161,18 @@ def requeue_or_fail_stale_jobs(now: datetime | None = None) -> list[int]:
     now = now or utc_now()
     cutoff = now - STALE_AFTER
     with unit_of_work() as session:
-        stale = [(job.id, job.tenant_id) for job in jobs.list_stale(session, cutoff)]
+        stale = cross_tenant.stale_solve_jobs(session, cutoff)
 
     failed = []
-    for job_id, tenant_id in stale:
-        with unit_of_work() as session:
+    for job_id, tenant_id in ((job.job_id, job.tenant_id) for job in stale):
+        system_actor = SystemActor(tenant_id, WORKER_PROCESS)
+        with unit_of_work(system_actor) as session:
             lock_tenant(session, tenant_id)
             if not jobs.fail_if_stale(session, job_id, cutoff, STALE_JOB_ERROR, now):
                 continue
             append_entry(
                 session,
-                SystemActor(tenant_id, WORKER_PROCESS),
+                system_actor,
                 SOLVE_FAILED,
                 "solve job",
                 job_id,
@@ -250,7 +261,7 @@ def _run_claimed_job(
 ) -> None:
     rules, time_limit = read_job_settings(claimed.settings)
     forecast, week_anchor = _load_forecast(claimed)
-    reporter = _ProgressReporter(claimed.job_id, worker_id, heartbeat, stop_event)
+    reporter = _ProgressReporter(claimed, worker_id, heartbeat, stop_event)
     result = plan_forecast(
         forecast, rules, time_limit_seconds=time_limit, on_progress=reporter
     )
@@ -260,7 +271,7 @@ def _run_claimed_job(
 
 
 def _load_forecast(claimed: ClaimedJob) -> tuple[Forecast, date]:
-    with unit_of_work() as session:
+    with unit_of_work(claimed.system_actor) as session:
         version = forecasts.get_version(
             session, claimed.tenant_id, claimed.forecast_version_id
         )
@@ -281,7 +292,7 @@ def _store_result(
     result: SolveResult,
 ) -> None:
     """Store the plan version, supersede older drafts and finish the job, at once."""
-    with unit_of_work() as session:
+    with unit_of_work(claimed.system_actor) as session:
         lock_tenant(session, claimed.tenant_id)
         job = jobs.get_running_for_update(session, claimed.job_id, worker_id)
         if job is None:
@@ -318,7 +329,7 @@ def _store_result(
         jobs.mark_succeeded(session, job, version.id)
         append_entry(
             session,
-            SystemActor(claimed.tenant_id, WORKER_PROCESS),
+            claimed.system_actor,
             PLAN_SOLVED,
             "plan version",
             version.id,
@@ -345,7 +356,7 @@ def _store_result(
 
 def _mark_failed(claimed: ClaimedJob, worker_id: str, error: Exception) -> None:
     message = f"solve failed: {type(error).__name__}: {error}"[:MAX_ERROR_LENGTH]
-    with unit_of_work() as session:
+    with unit_of_work(claimed.system_actor) as session:
         lock_tenant(session, claimed.tenant_id)
         job = jobs.get_running_for_update(session, claimed.job_id, worker_id)
         if job is None:
@@ -356,7 +367,7 @@ def _mark_failed(claimed: ClaimedJob, worker_id: str, error: Exception) -> None:
         jobs.mark_failed(session, job, message)
         append_entry(
             session,
-            SystemActor(claimed.tenant_id, WORKER_PROCESS),
+            claimed.system_actor,
             SOLVE_FAILED,
             "solve job",
             claimed.job_id,
@@ -368,7 +379,7 @@ def _mark_failed(claimed: ClaimedJob, worker_id: str, error: Exception) -> None:
 
 
 def _release(claimed: ClaimedJob, worker_id: str) -> None:
-    with unit_of_work() as session:
+    with unit_of_work(claimed.system_actor) as session:
         released = jobs.release(session, claimed.job_id, worker_id)
     if released:
         logger.info(
@@ -395,12 +406,13 @@ class _ProgressReporter:
 
     def __init__(
         self,
-        job_id: int,
+        claimed: ClaimedJob,
         worker_id: str,
         heartbeat: _Heartbeat,
         stop_event: threading.Event | None,
     ) -> None:
-        self.job_id = job_id
+        self.claimed = claimed
+        self.job_id = claimed.job_id
         self.worker_id = worker_id
         self.heartbeat = heartbeat
         self.stop_event = stop_event
@@ -420,7 +432,7 @@ class _ProgressReporter:
             return
         self.last_write = now
         try:
-            with unit_of_work() as session:
+            with unit_of_work(self.claimed.system_actor) as session:
                 running = jobs.renew_heartbeat(
                     session,
                     self.job_id,
@@ -440,15 +452,19 @@ class _Heartbeat:
     """A thread that renews the job's heartbeat until stopped or the job is lost."""
 
     def __init__(
-        self, job_id: int, worker_id: str, interval_seconds: float = HEARTBEAT_SECONDS
+        self,
+        claimed: ClaimedJob,
+        worker_id: str,
+        interval_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
-        self.job_id = job_id
+        self.claimed = claimed
+        self.job_id = claimed.job_id
         self.worker_id = worker_id
         self.interval_seconds = interval_seconds
         self.lost = threading.Event()
         self._stopped = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-job-{job_id}", daemon=True
+            target=self._run, name=f"heartbeat-job-{self.job_id}", daemon=True
         )
 
     def start(self) -> None:
@@ -461,7 +477,7 @@ class _Heartbeat:
     def _run(self) -> None:
         while not self._stopped.wait(self.interval_seconds):
             try:
-                with unit_of_work() as session:
+                with unit_of_work(self.claimed.system_actor) as session:
                     running = jobs.renew_heartbeat(
                         session, self.job_id, self.worker_id, utc_now()
                     )

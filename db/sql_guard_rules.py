@@ -175,6 +175,14 @@ _GUARDED_SETTINGS = {
         RefusalKind.ROW_SECURITY_SETTING,
         "changes row_security, which decides whether row-level security applies",
     ),
+    "app.cross_tenant_lookup": (
+        RefusalKind.ROW_SECURITY_SETTING,
+        (
+            "changes app.cross_tenant_lookup, which only the lookup functions of"
+            " the migrations may switch on, since it widens what row-level"
+            " security admits for the owner role"
+        ),
+    ),
     "session_replication_role": (
         RefusalKind.TRIGGER_BYPASS,
         (

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from db.session import make_engine, make_session_factory, migrate
 from solver.rules import RuleSettings
 from solver.solve import SolveResult, plan_forecast
 from tests.integration.databases import (
@@ -21,7 +20,7 @@ from tests.integration.databases import (
     PostgresUnavailable,
     TenantSetup,
     add_tenant,
-    created_postgres_database,
+    migrated_postgres_database,
     sqlite_database,
     unavailable,
 )
@@ -29,13 +28,13 @@ from tests.integration.databases import (
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[Database | str]:
-    """Create and migrate the session's PostgreSQL database, or return why not."""
+    """Create and migrate the session's PostgreSQL database, or return why not.
+
+    The database has its own owner and application roles (databases.py).
+    """
     try:
-        with created_postgres_database() as url:
-            engine = make_engine(url)
-            migrate(engine)
-            yield Database("postgresql", engine, make_session_factory(engine))
-            engine.dispose()
+        with migrated_postgres_database() as postgres:
+            yield postgres
     except PostgresUnavailable as error:
         yield str(error)
 

@@ -5,15 +5,29 @@ PostgreSQL database `solvereign_test_<random hex>` that is created per test
 session through the server's `test` database, migrated from scratch and
 dropped at the end (fixtures in conftest.py).
 
+On PostgreSQL each such database comes with two login roles of random
+names, created with it and dropped after it, as a deployment has them:
+
+- the owner role, NOSUPERUSER NOBYPASSRLS, which owns the database and runs
+  the migrations, so it owns every table;
+- the application role, NOSUPERUSER NOBYPASSRLS, which owns nothing and
+  gets the privileges that migration 0005 grants. `Database.engine`, the
+  engine the services are configured with, connects as this role, so every
+  service call runs under row-level security.
+
 The server is SOLVEREIGN_TEST_POSTGRES_URL, by default
-postgresql://postgres@127.0.0.1:5432/test (a superuser, which the tamper
-tests need to switch triggers off). When it cannot be reached, PostgreSQL
-tests fail if CI=true and are skipped with the reason otherwise.
+postgresql://postgres@127.0.0.1:5432/test, a superuser. Tests arrange and
+inspect rows of any tenant through `Database.session_factory`, which
+connects as that superuser (row-level security does not apply to it), and
+the tamper tests switch triggers off through it. When the server cannot be
+reached, PostgreSQL tests fail if CI=true and are skipped with the reason
+otherwise.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +37,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.permissions import Actor, Role
 from db.repositories import tenants, users
 from db.session import make_engine, make_session_factory, migrate
+from db.sql_guard_rules import TENANT_SETTING
 from solver.tours import Forecast, TourTemplate
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -54,13 +69,32 @@ SMALL_FORECAST = Forecast.from_templates(
 )
 
 
+@dataclass(frozen=True)
+class PostgresRoles:
+    """The owner and application roles of one test database, with their URLs."""
+
+    owner: str
+    app: str
+    owner_url: str
+    app_url: str
+
+
 @dataclass
 class Database:
-    """A migrated database under test and the ways to reach it."""
+    """A migrated database under test and the ways to reach it.
+
+    `engine` is the application's: guarded, and on PostgreSQL connected as
+    the application role. `session_factory` arranges and inspects rows: on
+    PostgreSQL it connects as the test server's superuser, on SQLite it uses
+    `engine`. `admin_url` is the superuser's URL of the same database (the
+    file's URL on SQLite). `roles` is None on SQLite.
+    """
 
     dialect: str
     engine: Engine
     session_factory: sessionmaker[Session]
+    admin_url: URL
+    roles: PostgresRoles | None = None
 
     @property
     def is_postgresql(self) -> bool:
@@ -70,9 +104,11 @@ class Database:
     def unguarded_connection(self) -> Iterator[Connection]:
         """Open a connection without the SQL guard, to test the triggers beneath it.
 
-        The triggers stay on. The engine is disposed when the block ends.
+        It connects as the superuser on PostgreSQL, so privileges and
+        row-level security do not stop it. The triggers stay on. The engine
+        is disposed when the block ends.
         """
-        engine = make_engine(self.engine.url, sql_guard=False)
+        engine = make_engine(self.admin_url, sql_guard=False)
         try:
             with engine.connect() as connection:
                 yield connection
@@ -91,7 +127,7 @@ class Database:
         are dropped from this test's own file. Changes are committed when the
         block ends, and the engine is disposed.
         """
-        engine = make_engine(self.engine.url, sql_guard=False)
+        engine = make_engine(self.admin_url, sql_guard=False)
         try:
             with engine.connect() as connection:
                 if self.is_postgresql:
@@ -170,14 +206,121 @@ class PostgresUnavailable(Exception):
     pass
 
 
+def new_roles(admin_url: str) -> PostgresRoles:
+    """Name an owner and an application role, with random names and passwords."""
+    url = make_url(admin_url)
+    suffix = uuid.uuid4().hex[:12]
+    owner = f"solvereign_owner_{suffix}"
+    app = f"solvereign_app_{suffix}"
+    return PostgresRoles(
+        owner=owner,
+        app=app,
+        owner_url=_login_url(url, owner, secrets.token_hex(16)),
+        app_url=_login_url(url, app, secrets.token_hex(16)),
+    )
+
+
+def _login_url(url: URL, role: str, password: str) -> str:
+    return url.set(username=role, password=password).render_as_string(
+        hide_password=False
+    )
+
+
+def create_roles(admin_url: str, roles: PostgresRoles) -> None:
+    """Create both roles LOGIN NOSUPERUSER NOBYPASSRLS; the owner owns the database.
+
+    Owning the database lets the owner create the tables in its schema.
+    """
+    url = make_url(admin_url)
+    admin_engine = make_engine(url, sql_guard=False, isolation_level="AUTOCOMMIT")
+    try:
+        with admin_engine.connect() as connection:
+            for login_url in (roles.owner_url, roles.app_url):
+                login = make_url(login_url)
+                connection.execute(
+                    text(
+                        f'CREATE ROLE "{login.username}" LOGIN NOSUPERUSER'
+                        f" NOBYPASSRLS PASSWORD '{login.password}'"
+                    )
+                )
+            connection.execute(
+                text(f'ALTER DATABASE "{url.database}" OWNER TO "{roles.owner}"')
+            )
+    finally:
+        admin_engine.dispose()
+
+
+def drop_roles(roles: PostgresRoles) -> None:
+    """Drop the roles of a test database, which must be dropped already."""
+    admin_engine = make_engine(
+        postgres_admin_url(), sql_guard=False, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin_engine.connect() as connection:
+            for role in (roles.app, roles.owner):
+                connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+    finally:
+        admin_engine.dispose()
+
+
+@contextmanager
+def migrated_postgres_database() -> Iterator[Database]:
+    """Create a PostgreSQL database with its two roles, migrated by the owner.
+
+    The database and both roles are dropped when the block ends. Raises
+    PostgresUnavailable when the server cannot be reached.
+    """
+    roles = None
+    try:
+        with created_postgres_database() as admin_url:
+            roles = new_roles(admin_url)
+            create_roles(admin_url, roles)
+            owner_engine = make_engine(roles.owner_url, sql_guard=False)
+            try:
+                migrate(owner_engine, app_role=roles.app)
+            finally:
+                owner_engine.dispose()
+            engine = make_engine(roles.app_url)
+            admin_engine = make_engine(admin_url)
+            try:
+                yield Database(
+                    "postgresql",
+                    engine,
+                    make_session_factory(admin_engine),
+                    make_url(admin_url),
+                    roles,
+                )
+            finally:
+                engine.dispose()
+                admin_engine.dispose()
+    finally:
+        # Reached after the database is dropped, which the roles' objects were in.
+        if roles is not None:
+            drop_roles(roles)
+
+
 @contextmanager
 def sqlite_database(path: Path) -> Iterator[Database]:
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
     try:
-        yield Database("sqlite", engine, make_session_factory(engine))
+        yield Database("sqlite", engine, make_session_factory(engine), engine.url)
     finally:
         engine.dispose()
+
+
+def bind_tenant(connection: Connection, tenant_id: int) -> None:
+    """Name the tenant of the connection's transaction, as the services do.
+
+    On PostgreSQL, row-level security then shows this transaction the
+    tenant's rows only, and the setting ends with the transaction. SQLite
+    has no row-level security, so nothing is run there.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text(f"SELECT set_config('{TENANT_SETTING}', :tenant_id, true)"),
+            {"tenant_id": str(tenant_id)},
+        )
 
 
 def add_tenant(session_factory: sessionmaker[Session]) -> TenantSetup:
@@ -209,12 +352,7 @@ def fresh_database(dialect: str, directory: Path) -> Iterator[Database]:
             yield sqlite
         return
     try:
-        with created_postgres_database() as url:
-            engine = make_engine(url)
-            try:
-                migrate(engine)
-                yield Database("postgresql", engine, make_session_factory(engine))
-            finally:
-                engine.dispose()
+        with migrated_postgres_database() as postgres:
+            yield postgres
     except PostgresUnavailable as error:
         unavailable(str(error))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from core.audit import (
     GENESIS_HASH,
@@ -24,7 +24,7 @@ from core.audit import (
 )
 from db.models import AuditEntry
 from db.repositories import audit_log, tenants, users
-from tests.integration.databases import add_tenant
+from tests.integration.databases import add_tenant, bind_tenant
 
 FIRST_TIME = datetime(2025, 12, 1, 9, 0, tzinfo=UTC)
 ENTRY_COUNT = 4
@@ -372,11 +372,18 @@ class TestTriggers:
     ):
         tenant = make_tenant()
         append_entries(database, tenant, count=2)
+        # The PostgreSQL application role has no UPDATE or DELETE privilege on
+        # audit_log, so the server refuses before the triggers run. The
+        # triggers themselves are tested in test_audit_protection.py.
+        if database.is_postgresql:
+            refusal = pytest.raises(ProgrammingError, match="permission denied")
+        else:
+            refusal = pytest.raises(
+                IntegrityError, match="cannot be updated or deleted"
+            )
 
-        with (
-            database.engine.connect() as connection,
-            pytest.raises(IntegrityError, match="cannot be updated or deleted"),
-        ):
+        with database.engine.connect() as connection, refusal:
+            bind_tenant(connection, tenant.tenant_id)
             connection.execute(text(statement), {"tenant_id": tenant.tenant_id})
         result = verify(database, tenant)
 

@@ -3,16 +3,17 @@
 Three layers are tested on PostgreSQL:
 
 - the application's engine, whose SQL guard refuses TRUNCATE and trigger
-  changes before they reach the server, and whose UPDATE and DELETE reach
-  the triggers;
-- a connection of the same server user without the guard, where the
+  changes before they reach the server. It connects as the application
+  role, which has no UPDATE or DELETE privilege on audit_log, so the server
+  refuses those as well;
+- a connection of the test server's superuser without the guard, where the
   triggers alone refuse UPDATE, DELETE and TRUNCATE;
-- a role that owns no table and may only SELECT and INSERT on audit_log,
-  as the application's role will: the server refuses every change, and
-  refuses to switch the triggers off, even through session_replication_role.
+- a role that owns no table and may only SELECT and INSERT on audit_log:
+  the server refuses every change, and refuses to switch the triggers off,
+  even through session_replication_role.
 
-The test server's user is a superuser, who could switch triggers off, so
-the last layer creates a role of its own and drops it afterwards.
+The superuser could switch triggers off, so the last layer creates a role
+of its own and drops it afterwards.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from core.audit import append_entry, verify_audit_chain
 from db.session import make_engine
 from db.sql_guard import DangerousSQLRefused
-from tests.integration.databases import Database, add_tenant
+from tests.integration.databases import Database, add_tenant, bind_tenant
 
 TRIGGER_REJECTION = "audit_log entries cannot be updated or deleted"
 UPDATE = "UPDATE audit_log SET action = 'plan.deleted' WHERE tenant_id = :tenant_id"
@@ -84,13 +85,14 @@ def audit_writer(postgres: Database) -> Iterator[Connection]:
 
 class TestApplicationEngine:
     @pytest.mark.parametrize("statement", [UPDATE, DELETE], ids=["update", "delete"])
-    def test_change_is_rejected_by_trigger(self, postgres, statement):
+    def test_change_is_refused_without_privilege(self, postgres, statement):
         tenant = tenant_with_entries(postgres)
 
         with (
             postgres.engine.connect() as connection,
-            pytest.raises(IntegrityError, match=TRIGGER_REJECTION),
+            pytest.raises(ProgrammingError, match="permission denied for table"),
         ):
+            bind_tenant(connection, tenant.tenant_id)
             connection.execute(text(statement), {"tenant_id": tenant.tenant_id})
 
         assert entry_count(postgres, tenant) == 2
@@ -131,6 +133,7 @@ class TestWithoutSqlGuard:
 class TestRoleWithoutOwnership:
     def test_role_may_read_the_audit_log(self, postgres, audit_writer):
         tenant = tenant_with_entries(postgres)
+        bind_tenant(audit_writer, tenant.tenant_id)
 
         count = audit_writer.scalar(
             text("SELECT count(*) FROM audit_log WHERE tenant_id = :tenant_id"),

@@ -10,7 +10,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from db.models import PlanVersion, PlanVersionStatus
 from db.repositories import forecasts, plans
 from solver.rules import RuleSettings
-from tests.integration.databases import SMALL_FORECAST, WEEK_ANCHOR, add_tenant
+from tests.integration.databases import (
+    SMALL_FORECAST,
+    WEEK_ANCHOR,
+    add_tenant,
+    bind_tenant,
+)
 
 LOCKED_MESSAGE = "approved and cannot be changed"
 
@@ -122,6 +127,7 @@ class TestApprovedVersionIsLocked:
             database.engine.connect() as connection,
             pytest.raises(IntegrityError, match=LOCKED_MESSAGE),
         ):
+            bind_tenant(connection, tenant.tenant_id)
             connection.execute(text(CHANGES_OF_AN_APPROVED_VERSION[change]), parameters)
         with database.session_factory() as session:
             stored = plans.get_version(session, tenant.tenant_id, version.id)
@@ -193,6 +199,7 @@ class TestDraftStaysEditable:
         draft = add_draft(database, tenant, small_solve_result)
 
         with database.engine.begin() as connection:
+            bind_tenant(connection, tenant.tenant_id)
             deleted = connection.execute(
                 text("DELETE FROM plan_checks WHERE plan_version_id = :version_id"),
                 {"version_id": draft.id},

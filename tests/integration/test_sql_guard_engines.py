@@ -9,10 +9,11 @@ from sqlalchemy import select, text
 
 from core.audit import append_entry, verify_audit_chain
 from core.context import DANGEROUS_SQL, configure, unit_of_work
-from db.sql_guard import DangerousSQLRefused, RefusalKind
 from db.models import AuditEntry
 from db.repositories import audit_log
 from db.session import is_guarded, make_engine, migration_engine
+from db.sql_guard import DangerousSQLRefused, RefusalKind
+from tests.integration.databases import bind_tenant
 
 ENTRY_COUNT = 3
 TRIGGERS_QUERY = {
@@ -77,6 +78,7 @@ class TestRefusedOnTheEngine:
         append_entries(database, tenant)
 
         with database.engine.connect() as connection, connection.begin():
+            bind_tenant(connection, tenant.tenant_id)
             with pytest.raises(DangerousSQLRefused):
                 connection.execute(text("SELECT 1; TRUNCATE audit_log"))
             rows = connection.scalar(

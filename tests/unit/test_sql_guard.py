@@ -471,3 +471,17 @@ def test_every_unwrapped_node_field_of_a_ruled_type_is_known():
 def test_guarded_engine_of_other_dialect_is_rejected():
     with pytest.raises(ValueError, match="no rules for mysql"):
         make_engine("mysql://user@127.0.0.1/solvereign")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SET app.cross_tenant_lookup = 'on'",
+        "SET LOCAL app.cross_tenant_lookup = 'on'",
+        "SELECT set_config('app.cross_tenant_lookup', 'on', true)",
+        "select SET_CONFIG('APP.CROSS_TENANT_LOOKUP', 'on', false)",
+    ],
+)
+def test_cross_tenant_lookup_switch_is_refused(statement):
+    with pytest.raises(DangerousSQLRefused, match="cross_tenant_lookup"):
+        check_statement(statement, "postgresql")

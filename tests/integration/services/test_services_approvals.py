@@ -18,6 +18,7 @@ from core.plans import get_plan_version, list_plan_versions
 from db.repositories import audit_log, plans
 from solver.checks import Violation
 from solver.plan import Plan
+from tests.integration.databases import bind_tenant
 from tests.integration.services.helpers import add_draft, import_week
 
 REASON = "checked against the depot's staff list"
@@ -171,6 +172,7 @@ class TestApprovedVersionIsLocked:
             current_engine().connect() as connection,
             pytest.raises(IntegrityError, match="approved and cannot be changed"),
         ):
+            bind_tenant(connection, tenant.tenant_id)
             connection.execute(
                 text("UPDATE plan_versions SET status = 'draft' WHERE id = :id"),
                 {"id": draft.id},
@@ -187,6 +189,7 @@ class TestApprovedVersionIsLocked:
             current_engine().connect() as connection,
             pytest.raises(IntegrityError, match="approved and cannot be changed"),
         ):
+            bind_tenant(connection, tenant.tenant_id)
             connection.execute(
                 text(
                     "UPDATE assignments SET driver = 'D999' WHERE plan_version_id = :id"

@@ -18,6 +18,7 @@ from core.plans import (
     list_solve_jobs,
     request_solve,
 )
+from db import cross_tenant
 from db.repositories import tenants
 from tests.integration.databases import WEEK_ANCHOR
 from tests.integration.services.helpers import add_draft, import_week
@@ -198,9 +199,9 @@ class TestContext:
         dropped_slug = f"dropped-{uuid.uuid4().hex[:12]}"
 
         with unit_of_work() as session:
-            tenants.add(session, kept_slug, "Committed")
+            cross_tenant.add_tenant(session, kept_slug, "Committed")
         with pytest.raises(RuntimeError), unit_of_work() as session:
-            tenants.add(session, dropped_slug, "Rolled back")
+            cross_tenant.add_tenant(session, dropped_slug, "Rolled back")
             raise RuntimeError("the service failed after its insert")
 
         with workbench.session_factory() as session:
