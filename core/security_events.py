@@ -137,6 +137,38 @@ SECURITY_EVENTS: Mapping[str, Classification] = MappingProxyType(
         "security.cross_tenant_access": Classification(
             SecurityCategory.CROSS_TENANT_ATTEMPT, Severity.CRITICAL
         ),
+        # core.drivers: reads of drivers' personal fields. A ciphertext that
+        # fails to decrypt was altered, copied from another row, or lost its key.
+        "driver.personal_data_read": Classification(
+            SecurityCategory.PII_READ, Severity.INFO
+        ),
+        "security.personal_data_unreadable": Classification(
+            SecurityCategory.PII_READ, Severity.CRITICAL
+        ),
+        # core.driver_export: the driver list as a CSV file.
+        "driver.list_exported": Classification(SecurityCategory.EXPORT, Severity.INFO),
+        # core.gdpr and core.retention: access, erasure and what blocks erasure.
+        "gdpr.driver_data_exported": Classification(
+            SecurityCategory.GDPR_REQUEST, Severity.INFO
+        ),
+        "gdpr.driver_erased": Classification(
+            SecurityCategory.GDPR_REQUEST, Severity.INFO
+        ),
+        "gdpr.erasure_rejected": Classification(
+            SecurityCategory.GDPR_REQUEST, Severity.WARNING
+        ),
+        "gdpr.legal_hold_placed": Classification(
+            SecurityCategory.GDPR_REQUEST, Severity.INFO
+        ),
+        "gdpr.legal_hold_lifted": Classification(
+            SecurityCategory.GDPR_REQUEST, Severity.WARNING
+        ),
+        "gdpr.retention_run": Classification(
+            SecurityCategory.GDPR_REQUEST, Severity.INFO
+        ),
+        "gdpr.retention_changed": Classification(
+            SecurityCategory.CONFIGURATION_CHANGE, Severity.INFO
+        ),
     }
 )
 

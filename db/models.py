@@ -514,3 +514,106 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JsonType)
     prev_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
     entry_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+
+
+class ContractKind(enum.Enum):
+    """A driver's contract: full-time, or part-time under the weekly threshold."""
+
+    FULL_TIME = "full_time"
+    PART_TIME = "part_time"
+
+
+class Driver(Base):
+    """A driver of a tenant, with personal fields encrypted by core.pii.
+
+    The *_ciphertext columns hold ``v1:<key id>:<payload>`` text bound to the
+    tenant, the driver's id and the field, so a value copied onto another row
+    cannot be decrypted. They are NULL when the field is empty and after
+    erasure. `external_ref` is the operator's own code for the driver,
+    unique per tenant; erasure replaces it with a random pseudonym that
+    starts with "erased-". `deactivated_at` is when the driver last became
+    inactive, which starts the retention period. `row_version` is
+    SQLAlchemy's version counter, so a writer holding a stale copy gets
+    StaleDataError instead of overwriting a newer change.
+    """
+
+    __tablename__ = "drivers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_ref"),
+        UniqueConstraint("tenant_id", "id"),
+        CheckConstraint(
+            "min_weekly_minutes >= 0 AND min_weekly_minutes <= max_weekly_minutes",
+            name="weekly_minutes",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    external_ref: Mapped[str] = mapped_column(String(100))
+    display_name_ciphertext: Mapped[str | None] = mapped_column(Text)
+    phone_ciphertext: Mapped[str | None] = mapped_column(Text)
+    email_ciphertext: Mapped[str | None] = mapped_column(Text)
+    address_ciphertext: Mapped[str | None] = mapped_column(Text)
+    licence_number_ciphertext: Mapped[str | None] = mapped_column(Text)
+    home_depot: Mapped[str] = mapped_column(String(100), default="")
+    qualifications: Mapped[list[str]] = mapped_column(JsonType)
+    contract_kind: Mapped[ContractKind] = mapped_column(
+        _enum_column_type(ContractKind, "contract_kind")
+    )
+    min_weekly_minutes: Mapped[int] = mapped_column(Integer)
+    max_weekly_minutes: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    row_version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": row_version}
+
+
+class DriverConsent(Base):
+    """One recorded consent decision of a driver for one purpose.
+
+    Rows are only ever added: the newest row of a driver and purpose is the
+    decision in force, and the older rows show its history. `text_version`
+    names the wording the driver agreed to or declined.
+    """
+
+    __tablename__ = "driver_consents"
+    __table_args__ = (
+        _tenant_fk(["driver_id"], "drivers"),
+        _tenant_fk(["recorded_by"], "users"),
+        Index("ix_driver_consents_driver_id_purpose", "driver_id", "purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    driver_id: Mapped[int] = mapped_column(IdType)
+    purpose: Mapped[str] = mapped_column(String(100))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    text_version: Mapped[str] = mapped_column(String(50))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[int | None] = mapped_column(IdType)
+
+
+class DriverRetentionSetting(Base):
+    """How many days a tenant keeps an inactive driver before erasing them.
+
+    A tenant without a row keeps inactive drivers for the default of
+    core.retention (730 days).
+    """
+
+    __tablename__ = "driver_retention_settings"
+    __table_args__ = (
+        CheckConstraint("retention_days >= 1", name="retention_days"),
+        _tenant_fk(["updated_by"], "users"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("tenants.id"), primary_key=True
+    )
+    retention_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_by: Mapped[int | None] = mapped_column(IdType)

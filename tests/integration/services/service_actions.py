@@ -32,14 +32,21 @@ import core
 from core import (
     approvals,
     audit_log,
+    driver_export,
+    driver_import,
+    drivers,
     exports,
     forecasts,
+    gdpr,
     mfa,
     oidc_sign_in,
     plans,
+    retention,
     user_sessions,
 )
 from core.auth import TOTP_DIGITS
+from core.driver_changes import DriverInput
+from core.driver_records import DriverView
 from core.oidc import OidcSettings
 from core.permissions import Actor, Permission, Role
 from db.models import AuditEntry, Base, PlanVersion, Tenant
@@ -99,6 +106,7 @@ NOT_ACTIONS = frozenset(
         "core.context.authorize",
         "core.context.record_dangerous_sql",
         "core.context.unit_of_work",
+        "core.driver_records.may_read_personal_fields",
         "core.permissions.effective_permissions",
         "core.permissions.has_permission",
         "core.permissions.require",
@@ -167,6 +175,11 @@ class TenantObjects:
         draft = self._add_draft()
         assert draft.id != approved_version_id
         return draft
+
+    @cached_property
+    def driver(self) -> DriverView:
+        admin = self.tenant.actor(Role.TENANT_ADMIN, mfa_verified=True)
+        return drivers.create_driver(admin, DriverInput("D001", "Anna Schmidt"))
 
     @cached_property
     def job_id(self) -> int:
@@ -238,6 +251,12 @@ def _with_forecast_version(actor: Actor, objects: TenantObjects) -> dict[str, An
 
 def _with_solve_job(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
     assert objects.job_id
+    return {}
+
+
+def _with_driver(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
+    """Create a driver first, so a list or an export has something to show."""
+    assert objects.driver.driver_id
     return {}
 
 
@@ -416,6 +435,110 @@ ACTIONS: tuple[ServiceAction, ...] = (
             "subject": f"subject-{uuid.uuid4().hex}",
             "settings": _oidc_settings(objects.tenant.slug),
         },
+    ),
+    ServiceAction(
+        "list_drivers",
+        drivers.list_drivers,
+        Permission.DRIVER_READ,
+        _with_driver,
+    ),
+    ServiceAction(
+        "get_driver",
+        drivers.get_driver,
+        Permission.DRIVER_READ,
+        lambda actor, objects: {"driver_id": objects.driver.driver_id},
+    ),
+    ServiceAction(
+        "create_driver",
+        drivers.create_driver,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {"new_driver": DriverInput("D002", "Ben Öztürk")},
+    ),
+    ServiceAction(
+        "edit_driver",
+        drivers.edit_driver,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "expected_row_version": objects.driver.row_version,
+            "changes": {"home_depot": "Nord"},
+        },
+    ),
+    ServiceAction(
+        "deactivate_driver",
+        drivers.deactivate_driver,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "expected_row_version": objects.driver.row_version,
+        },
+    ),
+    ServiceAction(
+        "record_consent",
+        drivers.record_consent,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "purpose": "sms_notifications",
+            "granted": True,
+            "text_version": "2025-1",
+        },
+    ),
+    ServiceAction(
+        "import_drivers",
+        driver_import.import_drivers,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {
+            "content": b"external_ref,display_name\nD003,Cem Demir\n"
+        },
+    ),
+    ServiceAction(
+        "export_drivers",
+        driver_export.export_drivers,
+        Permission.DRIVER_READ,
+        _with_driver,
+    ),
+    ServiceAction(
+        "export_drivers with personal fields",
+        driver_export.export_drivers,
+        Permission.EXPORT_PII,
+        lambda actor, objects: {
+            **_with_driver(actor, objects),
+            "include_personal_fields": True,
+        },
+    ),
+    ServiceAction(
+        "export_driver_data",
+        gdpr.export_driver_data,
+        Permission.EXPORT_PII,
+        lambda actor, objects: {"driver_id": objects.driver.driver_id},
+    ),
+    ServiceAction(
+        "erase_driver",
+        gdpr.erase_driver,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {"driver_id": objects.driver.driver_id},
+    ),
+    ServiceAction(
+        "set_legal_hold",
+        gdpr.set_legal_hold,
+        Permission.DRIVER_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "on_hold": True,
+        },
+    ),
+    ServiceAction(
+        "get_retention_days",
+        retention.get_retention_days,
+        Permission.DRIVER_READ,
+        _no_arguments,
+    ),
+    ServiceAction(
+        "set_retention_days",
+        retention.set_retention_days,
+        Permission.TENANT_CONFIGURE,
+        lambda actor, objects: {"retention_days": 365},
     ),
     ServiceAction("mfa_status", mfa.mfa_status, None, _no_arguments),
     ServiceAction(

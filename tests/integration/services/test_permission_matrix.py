@@ -11,13 +11,16 @@ tenant's audit trail.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from core.context import PERMISSION_DENIED
+from core.driver_records import configure_driver_keyring
 from core.errors import PermissionDenied
 from core.permissions import GRANTED_FROM, Actor, Permission, Role, needs_mfa
+from core.pii import Keyring, PiiKey
 from core.session_revocations import MemoryRevocationList, configure_revocation_list
 from tests.integration.services.service_actions import (
     ACTIONS,
@@ -37,18 +40,14 @@ from tests.integration.services.service_actions import (
 )
 
 # Permissions of the matrix that no service uses yet, because the feature
-# they guard has no service: drivers, availability, scenarios, tenant
-# settings, personal-data export and platform administration. Approving a
-# plan version locks it, so plan:lock has no action of its own either.
+# they guard has no service: availability, scenarios and platform
+# administration. Approving a plan version locks it, so plan:lock has no
+# action of its own either.
 PERMISSIONS_WITHOUT_SERVICE = frozenset(
     {
-        Permission.DRIVER_READ,
-        Permission.DRIVER_WRITE,
         Permission.AVAILABILITY_WRITE,
         Permission.SCENARIO_RUN,
         Permission.PLAN_LOCK,
-        Permission.TENANT_CONFIGURE,
-        Permission.EXPORT_PII,
         Permission.SYSTEM_ADMIN,
     }
 )
@@ -86,6 +85,16 @@ def revocation_list_in_memory() -> Iterator[None]:
     configure_revocation_list(MemoryRevocationList())
     yield
     configure_revocation_list(None)
+
+
+@pytest.fixture(autouse=True)
+def driver_keyring_for_test() -> Iterator[None]:
+    """Encrypt drivers' personal fields with a key of this test alone."""
+    configure_driver_keyring(
+        Keyring.from_keys([PiiKey("matrix-test", os.urandom(32))], "matrix-test")
+    )
+    yield
+    configure_driver_keyring(None)
 
 
 @pytest.fixture
