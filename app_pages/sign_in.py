@@ -1,7 +1,9 @@
 """Sign-in: tenant, user name, password and, for approvers and admins, a TOTP code.
 
 The code field also takes a recovery code, which core.auth distinguishes
-from a TOTP code by its length.
+from a TOTP code by its length. When single sign-on is set up in
+.streamlit/secrets.toml, a button below the form signs in with the
+provider instead (app_pages._sso).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._session import remember_session
+from app_pages._sso import continue_single_sign_on, show_sign_in_button, sso_setup
 from core.auth import sign_in
 from core.errors import SolvereignError
 
@@ -17,6 +20,10 @@ DEFAULT_TENANT_SLUG = "demo"
 MAX_CODE_CHARACTERS = 24
 
 st.title("Sign in to SOLVEREIGN")
+
+single_sign_on = sso_setup()
+if single_sign_on is not None:
+    continue_single_sign_on(single_sign_on)
 
 with st.form("sign_in"):
     tenant_slug = st.text_input("Tenant", value=DEFAULT_TENANT_SLUG)
@@ -37,6 +44,9 @@ with st.form("sign_in"):
         ),
     )
     submitted = st.form_submit_button("Sign in", type="primary")
+
+if single_sign_on is not None:
+    show_sign_in_button(single_sign_on)
 
 if submitted:
     try:
