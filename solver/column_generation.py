@@ -264,11 +264,17 @@ class ColumnGeneration:
             if number not in dropped
         ]
 
-    def dive(self, deadline: float) -> np.ndarray | None:
+    def dive(
+        self, deadline: float, round_up_at_deadline: bool = False
+    ) -> np.ndarray | None:
         """Fix rosters of the LP solution step by step until it is integral.
 
         Returns the integral column values, or None when the LP became
-        infeasible or the deadline passed first.
+        infeasible or the deadline passed first. With `round_up_at_deadline`
+        a dive cut short by the deadline returns its LP rounded up instead:
+        for a covering master that is still a valid cover, and after some
+        fixing steps it is far closer to a good plan than the first LP
+        rounded up.
         """
         while True:
             try:
@@ -282,6 +288,8 @@ class ColumnGeneration:
             if np.all(is_integral):
                 return np.round(values)
             if time.monotonic() >= deadline:
+                if round_up_at_deadline:
+                    return np.ceil(values - INTEGRAL_TOLERANCE)
                 return None
             lower = self.master.lower_bounds()
             fixed = np.maximum(lower, np.floor(values + INTEGRAL_TOLERANCE))

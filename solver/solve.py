@@ -336,10 +336,10 @@ class _Search:
                 exact,
             )
 
-        dived = generation.dive(self.deadline)
-        if dived is None:
-            self.stopped_by_time = self.time_left() <= 0
-        elif int(dived.sum()) <= self.best_drivers:
+        dived = generation.dive(self.deadline, round_up_at_deadline=True)
+        if self.time_left() <= 0:
+            self.stopped_by_time = True
+        if dived is not None and int(dived.sum()) <= self.best_drivers:
             chosen = list(zip(generation.columns, dived.astype(np.int64)))
             self.best_drivers = int(dived.sum())
         self.report("dive")

@@ -68,3 +68,33 @@ def test_farley_bound_scales_lp_value():
     assert farley_bound(100.0, 1.25, RosterCosts()) == pytest.approx(80.0)
     assert farley_bound(100.0, 0.5, RosterCosts()) == pytest.approx(100.0)
     assert farley_bound(100.0, 2.0, RosterCosts(per_part_time=1.0)) == -math.inf
+
+
+def test_dive_cut_by_deadline_still_covers(forecast):
+    rules = RuleSettings()
+    week_blocks = enumerate_week_blocks(forecast, rules)
+    pool = RosterPool(week_blocks, rules)
+    demand = [template.count for template in forecast.templates]
+    generation = ColumnGeneration(
+        pool,
+        RosterPricing(week_blocks, rules),
+        RestrictedMaster(demand),
+        cost_of=lambda roster: 1.0,
+        pricing_costs=lambda cardinality_dual: RosterCosts(),
+    )
+    for day, blocks in enumerate(week_blocks):
+        for block in range(len(blocks)):
+            column = RosterColumn(((day, block),), int(blocks.work_minutes[block]), 0)
+            pool.add(column)
+    generation.add_rosters(list(pool.rosters))
+    generation.solve_lp(math.inf, max_rounds=3)
+
+    counts = generation.dive(deadline=0.0, round_up_at_deadline=True)
+
+    assert counts is not None
+    assert all(count == int(count) for count in counts)
+    held = [0] * len(demand)
+    for roster, count in zip(generation.columns, counts):
+        for index in roster.templates:
+            held[index] += int(count)
+    assert all(held[index] >= demand[index] for index in range(len(demand)))
