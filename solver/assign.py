@@ -702,22 +702,22 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
             [(item.tour.week_start, 1) for item in items]
             + [(item.tour.week_end, -1) for item in items]
         )
-        running = most = 0
+        running = peak = 0
         for _, change in events:
             running += change
-            most = max(most, running)
+            peak = max(peak, running)
         first = min(item.tour.week_start for item in items)
         last = max(item.tour.week_end for item in items)
         skill = f" with {qualification}" if qualification else ""
         place = f" at depot {depot}" if depot else ""
-        drivers = "driver" if most == 1 else "drivers"
+        drivers = "driver" if peak == 1 else "drivers"
         tours = "tour" if len(items) == 1 else "tours"
         hours = (
             f"{format_clock(first % MINUTES_PER_DAY)}"
             f"-{format_clock(last % MINUTES_PER_DAY)}"
         )
         lines.append(
-            f"{most} more {drivers}{skill}{place} on {WEEKDAY_NAMES[day - 1]}"
+            f"{peak} more {drivers}{skill}{place} on {WEEKDAY_NAMES[day - 1]}"
             f" {hours} would take the {len(items)} open {tours} there"
         )
     return lines

@@ -1,4 +1,4 @@
-"""Drivers as the planning engine sees them: skills, limits and when they can work.
+"""Drivers as the planning engine models them: skills, limits and working times.
 
 The engine knows no names or personal data, only what decides which tours a
 driver may take. The service layer builds these profiles from the driver
@@ -25,7 +25,7 @@ class DriverProfile:
 
     `max_weekly_minutes` of None means the plan rules' limit applies;
     `min_weekly_minutes` is the contract's minimum, a goal and not a rule.
-    `unavailable` holds half-open intervals [start, end) of week minutes.
+    `unavailable` contains half-open intervals [start, end) of week minutes.
     `previous_week_end` is the end of the driver's last block in the approved
     plan of the previous week, or None when there is none.
     """
