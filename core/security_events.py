@@ -139,6 +139,13 @@ SECURITY_EVENTS: Mapping[str, Classification] = MappingProxyType(
         ),
         # core.drivers: reads of drivers' personal fields. A ciphertext that
         # fails to decrypt was altered, copied from another row, or lost its key.
+        # core.pii_rotation: re-encryption and retirement of personal-data keys.
+        "security.pii_reencrypted": Classification(
+            SecurityCategory.KEY_ROTATION, Severity.INFO
+        ),
+        "security.pii_key_retired": Classification(
+            SecurityCategory.KEY_ROTATION, Severity.INFO
+        ),
         "driver.personal_data_read": Classification(
             SecurityCategory.PII_READ, Severity.INFO
         ),

@@ -17,6 +17,8 @@ SECURITY_TEST_FILES = (
     "tests/unit/test_session_settings.py",
     "tests/unit/test_recovery_codes.py",
     "tests/ui/test_security_page.py",
+    "tests/unit/test_sso_setup.py",
+    "tests/e2e/test_sso_browser.py",
     # Authorisation and tenant isolation
     "tests/unit/test_permissions.py",
     "tests/integration/services/test_permission_matrix.py",
@@ -25,9 +27,15 @@ SECURITY_TEST_FILES = (
     "tests/integration/test_tenancy.py",
     "tests/unit/test_sql_guard.py",
     "tests/integration/test_sql_guard_engines.py",
+    "tests/integration/test_row_level_security.py",
     # Personal data
     "tests/unit/test_pii.py",
     "tests/integration/test_pii_rotation.py",
+    "tests/integration/services/test_pii_rotation_drivers.py",
+    "tests/integration/services/test_services_drivers.py",
+    "tests/integration/services/test_services_driver_export.py",
+    "tests/integration/services/test_services_gdpr.py",
+    "tests/integration/services/test_retention.py",
     # Audit and alerting
     "tests/integration/test_audit.py",
     "tests/integration/test_audit_anchor.py",
