@@ -131,6 +131,9 @@ class LineOutcome:
 
 MAX_QUOTED_CHARACTERS = 80
 MAX_TOURS_PER_LINE = 999
+# Tours of one week in all, whatever the lines: four times the largest real
+# week planned so far fits well below it, and more would exhaust the server.
+MAX_FORECAST_TOURS = 20_000
 
 
 def quote(text: str) -> str:

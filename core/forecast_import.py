@@ -33,9 +33,10 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from core.forecast_fields import LineOutcome, SourceRow, quote
+from core.forecast_fields import MAX_FORECAST_TOURS, LineOutcome, SourceRow, quote
 from core.forecast_formats import PARSERS, detect_format
 from core.forecast_report import (
     ImportReport,
@@ -109,6 +110,7 @@ def parse_forecast(
         report = _parse_workbook(content, inner_format)
     else:
         report = _parse_text(content, inner_format)
+    report = _check_total_tours(report)
 
     logger.info(
         "forecast parsed as %s: %d lines, %d warnings, %d failures",
@@ -118,6 +120,23 @@ def parse_forecast(
         len(report.failures),
     )
     return report
+
+
+def _check_total_tours(report: ImportReport) -> ImportReport:
+    """Fail a forecast whose lines add up to more than MAX_FORECAST_TOURS tours."""
+    if report.forecast is None or report.forecast.tour_count <= MAX_FORECAST_TOURS:
+        return report
+    last = report.lines[-1]
+    failure = LineReport(
+        last.line_number,
+        "",
+        LineStatus.FAILURE,
+        f"whole file: the lines add up to {report.forecast.tour_count} tours, more"
+        f" than the {MAX_FORECAST_TOURS} tours a week may hold; check repeated"
+        " lines, whose counts are added",
+        last.sheet,
+    )
+    return replace(report, lines=(*report.lines, failure), forecast=None)
 
 
 def _split_format_name(source_format: str | None) -> tuple[bool, str | None]:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from core.forecast_fields import MAX_FORECAST_TOURS
 from core.forecast_import import FORMATS, parse_forecast
 from solver.benchmark import SCALE_FACTORS, SCALE_TIME_LIMIT_SECONDS, run_benchmark
 from solver.export import check_plan_folder, write_plan_files
@@ -79,6 +80,11 @@ def load_rules(path: str | None) -> RuleSettings:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"cannot read rule settings from {path}: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"cannot read rule settings from {path}: the file is not UTF-8 text;"
+            " save it as a UTF-8 JSON file"
+        ) from error
     if not isinstance(values, dict):
         raise ValueError(
             f"rule settings in {path} must be a JSON object of name-value pairs"
@@ -212,8 +218,8 @@ def run_plan(arguments: argparse.Namespace, stream: TextIO) -> int:
 
 def run_generate(arguments: argparse.Namespace, stream: TextIO) -> int:
     """Write a generated forecast as tidy CSV."""
-    if arguments.tours < 1:
-        stream.write("error: --tours must be at least 1\n")
+    if not 1 <= arguments.tours <= MAX_FORECAST_TOURS:
+        stream.write(f"error: --tours must lie in 1..{MAX_FORECAST_TOURS}\n")
         return EXIT_BAD_INPUT
     forecast = generate_forecast(arguments.tours, seed=arguments.seed)
     out = Path(arguments.out)
@@ -230,7 +236,10 @@ def run_bench(arguments: argparse.Namespace, stream: TextIO) -> int:
     """Print the figures the engine is judged by (see solver.benchmark)."""
     path = Path(arguments.forecast)
     if not path.is_file():
-        stream.write(f"error: benchmark forecast not found at {path}\n")
+        stream.write(
+            f"error: benchmark forecast not found at {path};"
+            " give one with --forecast FILE\n"
+        )
         return EXIT_BAD_INPUT
     return run_benchmark(
         stream,

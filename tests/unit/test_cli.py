@@ -213,3 +213,34 @@ def test_rule_switch_must_be_true_or_false(tmp_path):
 
     assert code == 2
     assert "forbid_triple_after_triple must be true or false" in output.getvalue()
+
+
+def test_generate_refuses_more_tours_than_a_week_holds(tmp_path):
+    output = io.StringIO()
+
+    code = main(
+        ["generate", "--tours", "100000000", "--out", str(tmp_path / "f.csv")], output
+    )
+
+    assert code == 2
+    assert "--tours must lie in 1..20000" in output.getvalue()
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_rules_file_not_utf8_is_named(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_bytes(b"\xab\xcd\xef{}")
+    forecast = tmp_path / "week.csv"
+    forecast.write_text("day,start,end,count\n1,06:00,10:30,1\n", "utf-8")
+    output = io.StringIO()
+
+    code = main(
+        ["plan", str(forecast), "--out", str(tmp_path / "plan"), "--rules", str(rules)],
+        output,
+    )
+
+    assert code == 2
+    assert (
+        f"cannot read rule settings from {rules}: the file is not UTF-8"
+        in output.getvalue()
+    )

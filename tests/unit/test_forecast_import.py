@@ -4,6 +4,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from core.forecast_fields import MAX_FORECAST_TOURS
 from core.forecast_import import (
     FORMATS,
     ImportReport,
@@ -1250,3 +1251,15 @@ def test_partial_tidy_header_names_the_missing_column():
 
     assert report.source_format == "tidy"
     assert "lacks the column(s) end" in report.failures[0].reason
+
+
+def test_repeated_lines_over_the_weekly_total_fail():
+    lines = ["day,start,end,count"]
+    lines += [f"{1 + number % 5},06:00,10:30,999" for number in range(25)]
+
+    report = parse_forecast("\n".join(lines).encode("utf-8"), "week.csv")
+
+    assert not report.ok
+    assert report.forecast is None
+    assert "24975 tours" in report.failures[-1].reason
+    assert str(MAX_FORECAST_TOURS) in report.failures[-1].reason
