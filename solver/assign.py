@@ -587,7 +587,7 @@ def _give_to_free_driver(
     driver_ids: list[str],
     index: int,
 ) -> bool:
-    """Give a single tour to an unused driver who may take it; say if one did."""
+    """Give a single tour to an unused driver who may take it; True if one did."""
     template = search.forecast.templates[index]
     day = template.day - 1
     block = search.week_blocks[day].index_of((index,))
@@ -688,9 +688,9 @@ def _open_reason(
 def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
     """Say how many more drivers, of which skill, when, would close the gap.
 
-    Open tours are grouped by qualification, depot and weekday. The most
-    tours of a group open at one moment is how many more drivers that group
-    needs at least.
+    Open tours are grouped by qualification, depot and weekday. The maximum
+    number of a group's tours open at one moment is the minimum number of
+    drivers that group needs.
     """
     groups: dict[tuple[str, str, int], list[OpenTour]] = {}
     for item in open_tours:

@@ -196,7 +196,7 @@ def part_time_cost(roster: PooledRoster, tie_break: float) -> float:
 
 @dataclass(frozen=True)
 class _Outcome:
-    """What the stages of one search found, before the plan is assembled."""
+    """Result of the stages of one search, before the plan is assembled."""
 
     chosen: list[tuple[PooledRoster, int]]
     lp_bound: float
