@@ -23,7 +23,7 @@ MAX_RECORDED_TOKENS = 50_000
 
 @dataclass
 class TokenUse:
-    """What one ID token did: the workbench session it opened, while that lives.
+    """Record of one ID token: the workbench session it opened, while that lives.
 
     `session_token` is None once the session ended or when the token was
     rejected. `expires_at` is the token's `exp` plus the allowed clock leeway,

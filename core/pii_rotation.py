@@ -7,9 +7,9 @@
 
 `rotate` makes a new key active (core.pii: the old key stays readable for a
 24 h overlap). `reencrypt` walks every tenant's drivers in batches of
-`--batch-size` rows, in one transaction per batch and tenant, and encrypts
-again with the active key each personal field another key made; a value
-edited meanwhile is left as the edit stored it. `retire` removes a key once
+`--batch-size` rows, in one transaction per batch and tenant. It encrypts
+again with the active key each personal field another key made, and a
+value edited meanwhile is left as the edit stored it. `retire` removes a key once
 the overlap has passed and a count over all tenants proves that no stored
 value uses it. Each tenant touched gets a `security.pii_reencrypted` audit
 entry with the counts, and each retirement a `security.pii_key_retired`

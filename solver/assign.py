@@ -7,10 +7,11 @@ with three changes:
 
 - Each kind prices its own rosters: blocks a driver of that kind may not
   work are masked in the pricing step. A block is masked when one of its
-  tours needs a qualification the kind lacks, lies at another depot while
-  drivers stay at their home depot, overlaps an unavailable interval, or,
-  on Monday, starts less than the rest time after the driver's last block of
-  the previous week. The kind's own weekly limit caps the roster's minutes.
+  tours needs a qualification the kind lacks, or lies at another depot while
+  drivers stay at their home depot. It is also masked when it overlaps an
+  unavailable interval, or when it is on Monday and starts less than the
+  rest time after the driver's last block of the previous week. The kind's
+  own weekly limit caps the roster's minutes.
 - A capacity row per kind caps its rosters at the number of such drivers.
 - Every template has an open-tour column that covers one tour at a cost of
   more than all drivers together, so the LP always has a solution and a
@@ -530,7 +531,7 @@ def _place_split_off(
     """Place each tour split off a triple as a single block, else leave it open.
 
     A driver already in the plan takes it on a free day when their kind may
-    work that block and rest and weekly minutes allow; otherwise an unused
+    work that block and rest and weekly minutes allow. Otherwise an unused
     driver takes it alone. Appends to `drafts` and `driver_ids`; returns the
     templates of the tours nobody can take.
     """

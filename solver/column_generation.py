@@ -201,8 +201,8 @@ class ColumnGeneration:
 
         Without a center, pricing uses the master's duals. With one, it uses
         the duals moved SMOOTHING_WEIGHT of the way towards the center, the
-        duals of the best bound so far (Wentges smoothing): on large forecasts
-        the master's duals jump between rounds, and the rosters priced at them
+        duals of the best bound so far (Wentges smoothing). On large forecasts
+        the master's duals jump between rounds, so the rosters priced at them
         rarely stay useful. A roster priced at the smoothed duals is kept only
         if it also improves the master at its own duals; when none does,
         pricing falls back to the master's duals, so the LP is still proven

@@ -1,6 +1,6 @@
 """Drivers as the planning engine models them: skills, limits and working times.
 
-The engine knows no names or personal data, only what decides which tours a
+The engine gets no names or personal data, only what decides which tours a
 driver may take. The service layer builds these profiles from the driver
 master data and availability, turning weekly patterns and dated exceptions
 into `unavailable` intervals of the planned week.

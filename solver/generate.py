@@ -355,7 +355,7 @@ def generate_driver_pool(
 ) -> list[DriverProfile]:
     """Generate a pool of drivers like an operator's, for tests and benchmarks.
 
-    Each driver holds ADR with chance `adr_share` and KUEHL with chance
+    Each driver has ADR with chance `adr_share` and KUEHL with chance
     `kuehl_share`, independently. Part-time drivers (chance `part_time_share`)
     work 20 to 30 h, full-time drivers 40 h up to the plan rules' limit. With
     chance `absent_share` a driver is away one or two whole days from Monday

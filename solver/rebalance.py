@@ -1,6 +1,6 @@
 """Move whole day blocks between rosters so that fewer rosters are part-time.
 
-A plan with the fewest drivers often still holds a few part-time rosters
+A plan with the fewest drivers often still contains a few part-time rosters
 (under `part_time_below_minutes`) beside full-time rosters with hours to
 spare. Handing a day's block from a long week to a short one, or swapping
 the blocks two drivers work on the same day, fixes many of them without
@@ -43,9 +43,9 @@ WeekBlocks = dict[int, int]
 class RosterLimits:
     """One roster's own bounds, for a named driver.
 
-    Below `minimum` minutes the roster counts as short (part-time for
-    anonymous rosters, under the contract's hours for a named driver); it
-    may not pass `maximum`; `blocked` masks, per weekday, the blocks its
+    Below `minimum` minutes the roster counts as short: part-time for
+    anonymous rosters, under the contract's hours for a named driver. It may
+    not pass `maximum`, and `blocked` masks, per weekday, the blocks its
     driver may not work.
     """
 

@@ -1,7 +1,7 @@
 """Specification of planning with named drivers and of their own checks.
 
 Small weeks are worked out by hand: which driver may take which tour, which
-tours stay open and why, and what the shortfall says. The driver checks are
+tours stay open and why, and the text of the shortfall. The driver checks are
 shown to fail on plans built by hand to break each rule.
 """
 
