@@ -25,11 +25,17 @@ how many more drivers of which qualification on which day and hours.
 
 After the head count, day blocks move to drivers still under their
 contract's minimum hours (solver.rebalance, with each driver's own limits).
-The spread of hours, split or single blocks and weekend days among drivers
-of one kind is reported.
+Then drivers' wishes (early or late starts, days off, days in a row, scored
+as solver.preferences defines) decide who works which roster. Rosters of a
+kind are matched to its drivers exactly as an assignment problem. Then
+drivers of one kind swap or hand over day blocks where that honours more
+wish weight, or keeps it and evens out weekly hours, without breaking a
+rule or the contract hours. The matching runs once more. None of these
+steps changes cover or head count. The plan reports the wishes honoured.
 
-NOTE: preferences (early or late starts, days off, days in a row) and a
-fair spread are reported or left to the dispatcher, not optimised.
+The spread of hours, split or single blocks and weekend days among drivers
+of one kind is reported. NOTE: only weekly hours are evened out, by a local
+search. Split or single blocks and weekend days are reported, not balanced.
 """
 
 from __future__ import annotations
@@ -48,7 +54,15 @@ from solver.checks import CheckResult
 from solver.drivers import DriverProfile
 from solver.master import MasterLPFailed, RestrictedMaster
 from solver.plan import BlockKind, Plan
-from solver.rebalance import PartTimeRebalancer, RosterLimits
+from solver.preferences import (
+    KindBlockSwaps,
+    PreferenceReport,
+    honoured_weight,
+    min_cost_assignment,
+    report_preferences,
+    starts_outside_window,
+)
+from solver.rebalance import PartTimeRebalancer, RosterLimits, WeekBlocks
 from solver.roster_search import RosterCosts, RosterPricing
 from solver.rules import RuleSettings
 from solver.tours import MINUTES_PER_DAY, Forecast, Tour, expand, format_clock
@@ -92,6 +106,7 @@ class NamedPlanResult:
 
     `spreads` gives, among drivers of one kind, the largest difference in
     weekly hours, split or single blocks and weekend days worked.
+    `preferences` counts the wishes of the whole pool that the plan honours.
     `lower_bound` bounds the drivers of any plan that leaves no more tours
     open than the LP relaxation (none, when the pool can cover the week), when
     `bound_is_exact`.
@@ -106,6 +121,7 @@ class NamedPlanResult:
     seconds: float
     weekly_hours_spread: float
     spreads: dict[str, float]
+    preferences: PreferenceReport
 
     @property
     def drivers_used(self) -> int:
@@ -371,6 +387,9 @@ def plan_for_drivers(
     drafts, driver_ids, split_off = _trim(drafts, driver_ids, search, forecast, rules)
     split_off = _place_split_off(search, drafts, driver_ids, split_off)
     drafts, driver_ids = _fill_contract_hours(search, drafts, driver_ids)
+    driver_ids = _match_rosters_to_wishes(search, drafts, driver_ids)
+    drafts = _swap_blocks_within_kinds(search, drafts, driver_ids)
+    driver_ids = _match_rosters_to_wishes(search, drafts, driver_ids)
     open_tours = _open_tours(search, tours, open_counts, split_off)
     open_ids = {item.tour.tour_id for item in open_tours}
     plan = name_tours(
@@ -400,6 +419,7 @@ def plan_for_drivers(
         seconds=time.monotonic() - started,
         weekly_hours_spread=_hours_spread(plan),
         spreads=_spreads_among_comparable(search, plan),
+        preferences=report_preferences(plan, drivers),
     )
 
 
@@ -484,13 +504,7 @@ def _fill_contract_hours(
     profile = {
         driver.driver_id: driver for kind in search.kinds for driver in kind.drivers
     }
-    rosters = [
-        {
-            day - 1: search.week_blocks[day - 1].index_of(tuple(templates))
-            for day, templates in draft.days.items()
-        }
-        for draft in drafts
-    ]
+    rosters = [_week_blocks_of(search, draft) for draft in drafts]
     limits = [
         RosterLimits(
             minimum=profile[name].min_weekly_minutes,
@@ -506,20 +520,141 @@ def _fill_contract_hours(
     for roster, name in zip(improved, driver_ids):
         if not roster:
             continue
-        kept.append(
-            DraftRoster(
-                {
-                    day + 1: [
-                        int(index)
-                        for index in search.week_blocks[day].templates[block]
-                        if index >= 0
-                    ]
-                    for day, block in sorted(roster.items())
-                }
-            )
-        )
+        kept.append(_draft_of(search, roster))
         names.append(name)
     return kept, names
+
+
+def _match_rosters_to_wishes(
+    search: _NamedSearch, drafts: Sequence[DraftRoster], driver_ids: Sequence[str]
+) -> list[str]:
+    """Return the driver of each draft after matching each kind's rosters to wishes.
+
+    Drivers of one kind may swap whole rosters without breaking a rule, so
+    each kind is an assignment problem: its rosters, plus one empty roster
+    per driver left without work, against its drivers. The matching is
+    exact (solver.preferences.min_cost_assignment). It maximises the
+    honoured wish weight, then lowers the blocks outside a wished start
+    window, then keeps as many drivers as possible on their roster so far.
+    Head count, cover, contract hours and the spreads within a kind stay
+    as they were, because the kind's set of rosters does not change.
+    """
+    kind_number = {
+        driver.driver_id: number
+        for number, kind in enumerate(search.kinds)
+        for driver in kind.drivers
+    }
+    positions_by_kind: dict[int, list[int]] = {}
+    for position, name in enumerate(driver_ids):
+        positions_by_kind.setdefault(kind_number[name], []).append(position)
+    matched = list(driver_ids)
+    templates = search.forecast.templates
+    for number, positions in sorted(positions_by_kind.items()):
+        members = search.kinds[number].drivers
+        if all(driver.preferences.is_empty for driver in members):
+            continue
+        weeks = [
+            {
+                day: min(templates[index].start_minute for index in block)
+                for day, block in drafts[position].days.items()
+            }
+            for position in positions
+        ]
+        weeks += [{}] * (len(members) - len(positions))
+        current = {driver_ids[position]: row for row, position in enumerate(positions)}
+        size = len(members)
+        # Whole-number weights make the three goals lexicographic: keeping
+        # at most `size` rosters never outweighs one block outside a wished
+        # window, and at most 7 * size such blocks never outweigh one unit
+        # of wish weight.
+        keep_unit = 1
+        outside_unit = size + 1
+        weight_unit = outside_unit * (7 * size + 1)
+        cost = np.zeros((size, size))
+        for column, driver in enumerate(members):
+            own_row = current.get(driver.driver_id)
+            for row, week in enumerate(weeks):
+                keeps = row == own_row or (own_row is None and row >= len(positions))
+                cost[row, column] = (
+                    -weight_unit * honoured_weight(driver.preferences, week)
+                    + outside_unit * starts_outside_window(driver.preferences, week)
+                    - keep_unit * keeps
+                )
+        for row, column in enumerate(min_cost_assignment(cost)):
+            if row < len(positions):
+                matched[positions[row]] = members[column].driver_id
+    return matched
+
+
+def _swap_blocks_within_kinds(
+    search: _NamedSearch, drafts: Sequence[DraftRoster], driver_ids: Sequence[str]
+) -> list[DraftRoster]:
+    """Return the drafts after block swaps and moves for wishes, then even hours.
+
+    Only drivers of one kind exchange blocks (solver.preferences.KindBlockSwaps),
+    so each block stays with a driver who may work it and each roster keeps
+    its driver. NOTE: the search stops at the planning time limit, so a
+    search that used up its time limit in the LP gets no swaps.
+    """
+    kind_number = {
+        driver.driver_id: number
+        for number, kind in enumerate(search.kinds)
+        for driver in kind.drivers
+    }
+    profile = {
+        driver.driver_id: driver for kind in search.kinds for driver in kind.drivers
+    }
+    rosters = [_week_blocks_of(search, draft) for draft in drafts]
+    swaps = KindBlockSwaps(
+        PartTimeRebalancer(search.week_blocks, search.rules),
+        [
+            (blocks.week_start % MINUTES_PER_DAY).tolist()
+            for blocks in search.week_blocks
+        ],
+    )
+    positions_by_kind: dict[int, list[int]] = {}
+    for position, name in enumerate(driver_ids):
+        positions_by_kind.setdefault(kind_number[name], []).append(position)
+    for number, positions in sorted(positions_by_kind.items()):
+        kind = search.kinds[number]
+        if len(positions) < 2:
+            continue
+        wishes = [profile[driver_ids[position]].preferences for position in positions]
+        limits = [
+            RosterLimits(
+                minimum=profile[driver_ids[position]].min_weekly_minutes,
+                maximum=kind.max_weekly_minutes,
+                blocked=kind.blocked,
+            )
+            for position in positions
+        ]
+        kind_rosters = [rosters[position] for position in positions]
+        swaps.improve(kind_rosters, limits, wishes, deadline=search.deadline)
+        for position, roster in zip(positions, kind_rosters):
+            rosters[position] = roster
+    return [_draft_of(search, roster) for roster in rosters]
+
+
+def _week_blocks_of(search: _NamedSearch, draft: DraftRoster) -> WeekBlocks:
+    """Return a draft as weekday index (0 = Monday) to block row."""
+    return {
+        day - 1: search.week_blocks[day - 1].index_of(tuple(templates))
+        for day, templates in draft.days.items()
+    }
+
+
+def _draft_of(search: _NamedSearch, roster: WeekBlocks) -> DraftRoster:
+    """Return the draft of a roster given as weekday index to block row."""
+    return DraftRoster(
+        {
+            day + 1: [
+                int(index)
+                for index in search.week_blocks[day].templates[block]
+                if index >= 0
+            ]
+            for day, block in sorted(roster.items())
+        }
+    )
 
 
 def _place_split_off(

@@ -15,7 +15,8 @@
    prices, and the tours in conflict.
 5. Named drivers: the forecast of record staffed from a generated pool of
    160 drivers (10 % ADR, 15 % KUEHL, 20 % part-time, 5 % away for a day or
-   two; solver.generate.generate_driver_pool), against the anonymous optimum.
+   two, half with wishes; solver.generate.generate_driver_pool), against the
+   anonymous optimum, with the wishes honoured and the spreads within a kind.
 6. Scale: generated forecasts of 0.5, 1, 2 and 4 times the size of the
    forecast of record, each planned by the `plan` command in a child process
    of its own, so that each size's peak memory is its own. The search of
@@ -52,6 +53,7 @@ from solver.generate import (
     generate_forecast,
 )
 from solver.greedy import first_fit_plan
+from solver.preferences import PreferenceReport
 from solver.rules import RuleSettings
 from solver.solve import PartTimeTradeOff, part_time_trade_off
 from solver.tours import Forecast, expand
@@ -314,11 +316,22 @@ def print_named_drivers(
             f" {result.spreads['split_or_single_blocks']:.0f} split or single"
             f" blocks, {result.spreads['weekend_days']:.0f} weekend days",
         ),
+        ("wishes honoured", describe_wishes(result.preferences)),
+        ("drivers with unmet wishes", len(result.preferences.unmet)),
         ("seconds", f"{result.seconds:.1f}"),
     ]
     width = max(len(name) for name, _ in rows)
     stream.writelines(f"{name:<{width}}  {value}\n" for name, value in rows)
     stream.writelines(f"shortfall: {line}\n" for line in result.shortfall)
+
+
+def describe_wishes(report: PreferenceReport) -> str:
+    """Describe the wishes honoured by count and by weight."""
+    return (
+        f"{report.honoured} of {report.wishes},"
+        f" {report.weight_honoured} of {report.weight_total} weight"
+        f" ({report.weighted_share:.1%})"
+    )
 
 
 def write_shadow_prices(path: Path, cells: Sequence[dict[str, object]]) -> None:

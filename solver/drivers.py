@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from solver.tours import MINUTES_PER_DAY
 
-
 EARLY_START = "early"
 LATE_START = "late"
 START_PREFERENCES = (EARLY_START, LATE_START)

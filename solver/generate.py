@@ -44,7 +44,13 @@ import math
 import random
 from collections.abc import Sequence
 
-from solver.drivers import DriverProfile, whole_days_off
+from solver.drivers import (
+    MAX_PREFERENCE_WEIGHT,
+    START_PREFERENCES,
+    DriverPreferences,
+    DriverProfile,
+    whole_days_off,
+)
 from solver.tours import MINUTES_PER_DAY, WEEKDAYS, Forecast, TourTemplate, format_clock
 
 STEP_MINUTES = 15
@@ -341,6 +347,8 @@ def _clamp(value: int, low: int, high: int) -> int:
 PART_TIME_MAX_WEEKLY_MINUTES = 30 * 60
 PART_TIME_MIN_WEEKLY_MINUTES = 20 * 60
 FULL_TIME_MIN_WEEKLY_MINUTES = 40 * 60
+WISH_CHANCE = 0.5
+WISHED_MAX_DAYS_IN_ROW = (4, 5)
 
 
 def generate_driver_pool(
@@ -352,6 +360,7 @@ def generate_driver_pool(
     part_time_share: float = 0.20,
     absent_share: float = 0.05,
     depots: Sequence[str] = (),
+    preference_share: float = 0.5,
 ) -> list[DriverProfile]:
     """Generate a pool of drivers like an operator's, for tests and benchmarks.
 
@@ -359,18 +368,23 @@ def generate_driver_pool(
     `kuehl_share`, independently. Part-time drivers (chance `part_time_share`)
     work 20 to 30 h, full-time drivers 40 h up to the plan rules' limit. With
     chance `absent_share` a driver is away one or two whole days from Monday
-    to Saturday. With `depots`, each driver gets one as home depot. Ids are
-    P0001, P0002, ...; equal arguments give equal pools.
+    to Saturday. With `depots`, each driver gets one as home depot. With
+    chance `preference_share` a driver has wishes (random_preferences).
+    Wishes come from a random generator of their own, so a pool's other
+    fields do not depend on `preference_share`. Ids are P0001, P0002, ...;
+    equal arguments give equal pools.
     """
     for name, share in (
         ("adr_share", adr_share),
         ("kuehl_share", kuehl_share),
         ("part_time_share", part_time_share),
         ("absent_share", absent_share),
+        ("preference_share", preference_share),
     ):
         if not 0 <= share <= 1:
             raise ValueError(f"{name} must lie in 0..1, got {share}")
     rng = random.Random(seed)
+    wish_rng = random.Random(f"preferences-{seed}")
     pool = []
     for number in range(1, driver_count + 1):
         qualifications = set()
@@ -394,6 +408,37 @@ def generate_driver_pool(
                     else FULL_TIME_MIN_WEEKLY_MINUTES
                 ),
                 unavailable=whole_days_off(absent_days),
+                preferences=(
+                    random_preferences(wish_rng)
+                    if wish_rng.random() < preference_share
+                    else DriverPreferences()
+                ),
             )
         )
     return pool
+
+
+def random_preferences(rng: random.Random) -> DriverPreferences:
+    """Draw one driver's wishes, at least one of them with a weight of 1 or more.
+
+    Each of the three wishes is drawn with chance WISH_CHANCE: early or late
+    starts with equal chance, one or two preferred days off from Monday to
+    Sunday, or at most 4 or 5 days in a row. Each drawn wish gets a weight
+    from 1 to MAX_PREFERENCE_WEIGHT. When none is drawn, the start wish is.
+    """
+    wants_start, wants_days_off, wants_run = (
+        rng.random() < WISH_CHANCE for _ in range(3)
+    )
+    if not (wants_start or wants_days_off or wants_run):
+        wants_start = True
+    options: dict = {}
+    if wants_start:
+        options["start"] = rng.choice(START_PREFERENCES)
+        options["start_weight"] = rng.randint(1, MAX_PREFERENCE_WEIGHT)
+    if wants_days_off:
+        options["days_off"] = frozenset(rng.sample(range(1, 8), rng.choice((1, 2))))
+        options["days_off_weight"] = rng.randint(1, MAX_PREFERENCE_WEIGHT)
+    if wants_run:
+        options["max_days_in_row"] = rng.choice(WISHED_MAX_DAYS_IN_ROW)
+        options["max_days_in_row_weight"] = rng.randint(1, MAX_PREFERENCE_WEIGHT)
+    return DriverPreferences(**options)

@@ -7,11 +7,13 @@ import pytest
 from solver.benchmark import (
     CommandRun,
     ScalePoint,
+    describe_wishes,
     growth_exponent,
     run_benchmark,
 )
 from solver.cli import main
 from solver.generate import format_tidy_csv, generate_forecast
+from solver.preferences import PreferenceReport
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -52,6 +54,9 @@ def test_prints_every_section(benchmark_run):
     assert "command peak memory MiB" in printed
     assert "times the first-fit time" in printed
     assert "time grows about as tours^" in printed
+    assert "wishes honoured" in printed
+    assert "drivers with unmet wishes" in printed
+    assert "spread within a kind" in printed
 
 
 def test_writes_tables_and_plot(benchmark_run):
@@ -101,3 +106,9 @@ def test_bad_arguments_exit_2(arguments, capsys):
 
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_wishes_line_gives_count_and_weight():
+    report = PreferenceReport(wishes=4, honoured=3, weight_total=20, weight_honoured=15)
+
+    assert describe_wishes(report) == "3 of 4, 15 of 20 weight (75.0%)"

@@ -2,10 +2,12 @@ import csv
 import io
 import random
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
-from solver.generate import format_tidy_csv, generate_forecast
+from solver.drivers import DriverPreferences
+from solver.generate import format_tidy_csv, generate_driver_pool, generate_forecast
 from solver.rules import RuleSettings
 from solver.solve import plan_forecast
 from solver.tours import Forecast, TourTemplate, expand
@@ -303,3 +305,62 @@ def test_weekly_limit_kept_to_minute():
     assert max(weeks) > 20 * 60 - 15
     assert tight_result.lower_bound > default_result.lower_bound
     assert all(check.passed for check in tight_result.checks)
+
+
+def test_pool_preference_share_is_kept():
+    pool = generate_driver_pool(400, seed=3)
+
+    wishful = sum(not driver.preferences.is_empty for driver in pool)
+    assert 160 <= wishful <= 240
+
+
+@pytest.mark.parametrize(("share", "wishful"), [(0.0, 0), (1.0, 50)])
+def test_pool_preference_share_extremes(share, wishful):
+    pool = generate_driver_pool(50, seed=3, preference_share=share)
+
+    assert sum(not driver.preferences.is_empty for driver in pool) == wishful
+
+
+def test_pool_wishes_are_seeded():
+    first = generate_driver_pool(50, seed=8)
+    second = generate_driver_pool(50, seed=8)
+    other = generate_driver_pool(50, seed=9)
+
+    assert first == second
+    assert [driver.preferences for driver in first] != [
+        driver.preferences for driver in other
+    ]
+
+
+def test_pool_wishes_leave_other_fields_alone():
+    plain = generate_driver_pool(50, seed=8, preference_share=0.0)
+    wishful = generate_driver_pool(50, seed=8, preference_share=1.0)
+
+    assert [replace(driver, preferences=DriverPreferences()) for driver in wishful] == (
+        plain
+    )
+
+
+def test_pool_wishes_have_weights():
+    pool = generate_driver_pool(200, seed=4, preference_share=1.0)
+
+    kinds = Counter()
+    for driver in pool:
+        wishes = driver.preferences
+        if wishes.start:
+            assert 1 <= wishes.start_weight <= 10
+            kinds["start"] += 1
+        if wishes.days_off:
+            assert len(wishes.days_off) in (1, 2)
+            assert 1 <= wishes.days_off_weight <= 10
+            kinds["days_off"] += 1
+        if wishes.max_days_in_row:
+            assert wishes.max_days_in_row in (4, 5)
+            assert 1 <= wishes.max_days_in_row_weight <= 10
+            kinds["max_days_in_row"] += 1
+    assert set(kinds) == {"start", "days_off", "max_days_in_row"}
+
+
+def test_pool_rejects_bad_preference_share():
+    with pytest.raises(ValueError, match="preference_share"):
+        generate_driver_pool(5, preference_share=1.5)
