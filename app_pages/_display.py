@@ -213,7 +213,29 @@ def kpi_cards(plan: PlanVersionView) -> None:
     second_row[1].metric("Min hours", kpis.get("min_weekly_hours", "n/a"))
     second_row[2].metric("Max hours", kpis.get("max_weekly_hours", "n/a"))
     second_row[3].metric("Solve status", plan.solve_status)
+    if kpis.get("named_drivers"):
+        named_driver_cards(kpis)
     st.caption(f"Block mix: {mix or 'no blocks'}")
+
+
+def named_driver_cards(kpis: dict[str, Any]) -> None:
+    """Show what only a plan of named drivers has: pool, open tours, wishes, spread."""
+    row = st.columns(4)
+    row[0].metric("Driver pool", kpis.get("driver_pool", "n/a"))
+    row[1].metric("Open tours", kpis.get("open_tours", 0))
+    preferences = kpis.get("preferences") or {}
+    share = preferences.get("weighted_share")
+    row[2].metric(
+        "Wishes honoured",
+        f"{share:.0%}" if isinstance(share, int | float) else "n/a",
+        help="Weighted share of drivers' wishes (start times, days off, days"
+        " in a row) that the plan honours",
+    )
+    row[3].metric(
+        "Hours spread",
+        kpis.get("weekly_hours_spread", "n/a"),
+        help="Largest difference in weekly hours among comparable drivers",
+    )
 
 
 def checks_table(checks: Sequence[CheckResult]) -> None:

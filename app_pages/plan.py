@@ -29,6 +29,8 @@ from core.plans import (
     list_solve_jobs,
     request_solve,
 )
+from core.views import PlanVersionView
+from solver.assign import WEEKDAY_NAMES
 
 PROGRESS_POLL_SECONDS = 2
 DEFAULT_TIME_LIMIT_SECONDS = 60
@@ -44,6 +46,31 @@ def follow_solve_jobs(job_ids: tuple[int, ...]) -> None:
         solve_job_progress(job)
     if all(job.finished_at is not None for job in jobs):
         st.rerun()
+
+
+def open_tours_section(plan: PlanVersionView) -> None:
+    """List the tours the plan leaves open, with reasons and the shortfall."""
+    if not plan.uncovered:
+        return
+    count = len(plan.uncovered)
+    if plan.kpis.get("named_drivers"):
+        noun = "tour stays" if count == 1 else "tours stay"
+        st.warning(f"{count} {noun} open: the driver pool cannot cover them.")
+    else:
+        noun = "tour cannot" if count == 1 else "tours cannot"
+        st.warning(f"{count} {noun} be covered.")
+    table = pd.DataFrame(
+        {
+            "Tour": [entry["tour_id"] for entry in plan.uncovered],
+            "Day": [WEEKDAY_NAMES[entry["day"] - 1] for entry in plan.uncovered],
+            "Reason": [entry["reason"] for entry in plan.uncovered],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    shortfall = plan.kpis.get("shortfall") or []
+    if shortfall:
+        st.markdown("**What would close the gap**")
+        st.markdown("\n".join(f"- {line}" for line in shortfall))
 
 
 actor = require_actor()
@@ -99,9 +126,7 @@ st.header("Plan version")
 chosen = st.selectbox("Plan version", plans, format_func=plan_version_label)
 plan = run_service(get_plan_version, actor, chosen.plan_version_id)
 kpi_cards(plan)
-if plan.uncovered:
-    st.warning(f"{len(plan.uncovered)} tours cannot be covered.")
-    st.dataframe(pd.DataFrame(list(plan.uncovered)), hide_index=True, width="stretch")
+open_tours_section(plan)
 
 view = st.segmented_control("Show", VIEWS, default=VIEWS[0]) or VIEWS[0]
 if view == "Checks":

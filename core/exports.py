@@ -9,6 +9,8 @@ per violation (or one row for a rule without violations).
 Every text cell of a CSV file or a sheet that begins with =, +, -, @, a tab
 or a carriage return gets a leading apostrophe, so a spreadsheet program
 shows it as text instead of running it as a formula.
+
+A plan of named drivers names them by external reference, never by name.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from core.audit import append_entry
 from core.context import authorize, unit_of_work
 from core.errors import InvalidInput
 from core.permissions import Actor, Permission
+from core.plan_drivers import relabel_by_external_ref
 from core.plans import check_results
 from core.tenancy import get_owned
 from db.models import PlanVersion
@@ -83,6 +86,8 @@ def export_plan(
             session, actor.tenant_id, version.plan_id
         ).week_anchor
         plan = plans.load_plan(session, actor.tenant_id, version.id)
+        if version.kpis.get("named_drivers"):
+            plan = relabel_by_external_ref(session, actor.tenant_id, plan)
         tours = forecasts.list_tours(
             session, actor.tenant_id, version.forecast_version_id
         )

@@ -3,19 +3,21 @@
 Access (GDPR Art. 15 and 20). `export_driver_data` returns one driver's
 data as JSON: every personal field, the plain fields, the consent history
 and the plan assignments whose driver label is the driver's external
-reference. It needs export:pii, counts against the personal-data export
+reference or, in plans made for named drivers, whose driver id is the
+driver's. It needs export:pii, counts against the personal-data export
 limit, and appends the security event `gdpr.driver_data_exported`.
 
 Erasure (GDPR Art. 17). `erase_driver` overwrites every personal field with
 NULL, replaces the external reference with a random pseudonym
-"erased-<hex>", marks the driver inactive and sets erased_at. What stays is
-not personal by itself: depot, qualifications, contract and the consent
-history, now tied to the pseudonymous row only. Audit entries name drivers
-by id and never hold personal values, so the hash chain stays valid and the
-erasure's own entry `gdpr.driver_erased` is pseudonymous. Erasing an
-erased driver changes nothing and reports "already erased". A driver on
-legal hold cannot be erased; the attempt raises ErasureRejected and is
-recorded.
+"erased-<hex>", deletes the driver's availability (patterns, exceptions
+with their notes, preferences), marks the driver inactive and sets
+erased_at. What stays is not personal by itself: depot, qualifications,
+contract and the consent history, now tied to the pseudonymous row only.
+Audit entries name drivers by id and never hold personal values, so the
+hash chain stays valid and the erasure's own entry `gdpr.driver_erased` is
+pseudonymous. Erasing an erased driver changes nothing and reports "already
+erased". A driver on legal hold cannot be erased; the attempt raises
+ErasureRejected and is recorded.
 
 NOTE: erasure overwrites the stored values. PostgreSQL keeps the old row
 versions until VACUUM reclaims them, and backups keep them for their own
@@ -23,6 +25,8 @@ lifetime, so a restore must apply the erasures recorded after the backup
 again (the `gdpr.driver_erased` entries name the drivers). Plan
 assignments name drivers by label, and approved plan versions cannot be
 changed, so a label equal to the old external reference stays in them.
+Named plans store the driver's id instead, which after erasure points to
+the pseudonymous row.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from core.rate_limits import check_personal_data_export
 from core.tenancy import get_owned
 from db.models import Driver, utc_now
 from db.repositories import drivers
+from db.repositories.availability import delete_driver_availability
 from db.repositories.drivers import CIPHERTEXT_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -209,13 +214,22 @@ def erase_driver_row(
     driver.erased_at = now
     driver.updated_at = now
     flush_or_conflict(session, driver.id)
+    # Sick days and the notes of exceptions are personal data as well.
+    availability_rows = delete_driver_availability(
+        session, driver.tenant_id, driver.id
+    )
     append_entry(
         session,
         actor_or_system,
         DRIVER_ERASED,
         "driver",
         driver.id,
-        {"pseudonym": pseudonym, "fields": erased_fields, "reason": reason},
+        {
+            "pseudonym": pseudonym,
+            "fields": erased_fields,
+            "availability_rows": availability_rows,
+            "reason": reason,
+        },
     )
     return pseudonym
 
@@ -242,7 +256,7 @@ def _driver_document(session: Session, driver: Driver) -> dict[str, Any]:
     personal = read_personal_fields(driver)
     consents = drivers.list_consents(session, driver.tenant_id, driver.id)
     assignments = drivers.list_assignments_of_label(
-        session, driver.tenant_id, driver.external_ref
+        session, driver.tenant_id, driver.external_ref, driver.id
     )
     return {
         "format": EXPORT_FORMAT,

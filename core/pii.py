@@ -116,6 +116,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PERSONAL_FIELDS = ("name", "phone", "email", "address", "licence_number")
+# Personal data stored outside the drivers table, bound to a driver like the
+# fields above: the note of an availability exception (core.availability).
+OTHER_BOUND_FIELDS = ("availability_note",)
 FORMAT_VERSION = "v1"
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -277,7 +280,7 @@ def _check_location(tenant_id: int, driver_id: int, field_name: str) -> None:
     for name, value in (("tenant_id", tenant_id), ("driver_id", driver_id)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if field_name not in PERSONAL_FIELDS:
+    if field_name not in PERSONAL_FIELDS and field_name not in OTHER_BOUND_FIELDS:
         raise UnknownPersonalField(field_name)
 
 

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.audit import append_entry
-from core.context import authorize, lock_tenant, unit_of_work
+from core.context import authorize, current_engine, lock_tenant, unit_of_work
+from core.drivers import record_unreadable_fields
 from core.errors import InvalidInput
 from core.permissions import Actor, Permission
+from core.plan_drivers import with_driver_labels
 from core.tenancy import get_owned
 from core.views import PlanVersionView, RosterRow, SolveJobView
 from db.models import (
@@ -146,11 +148,18 @@ def list_plan_versions(
 
 
 def get_plan_version(actor: Actor, plan_version_id: int) -> PlanVersionView:
-    """Return one plan version with its checks, rosters and uncovered tours."""
+    """Return one plan version with its checks, rosters and uncovered tours.
+
+    The drivers of a named plan are labelled as core.plan_drivers explains.
+    """
     authorize(actor, Permission.PLAN_READ)
     with unit_of_work(actor) as session:
         version = get_owned(session, actor, PlanVersion, plan_version_id)
-        return plan_version_view(session, version, full=True)
+        view = plan_version_view(session, version, full=True)
+        view, unreadable = with_driver_labels(session, actor, view)
+    if unreadable:
+        record_unreadable_fields(current_engine(), actor, unreadable, ["name"])
+    return view
 
 
 def coverage_by_time_of_day(

@@ -79,7 +79,12 @@ class SolveJobView:
 
 @dataclass(frozen=True)
 class RosterRow:
-    """One block of one driver, as the plan page and exports show it."""
+    """One block of one driver, as the plan page and exports show it.
+
+    `driver` is the label shown. In a plan of named drivers, `driver_id` is
+    the stored id of the driver's row, and `driver` is the name or the
+    external reference, by what the reader's role may see.
+    """
 
     driver: str
     day: int
@@ -88,6 +93,7 @@ class RosterRow:
     start: str
     end: str
     minutes: int
+    driver_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.audit import SystemActor, append_entry
 from core.context import lock_tenant, open_workbench, unit_of_work
+from core.named_planning import load_driver_pool, plan_for_pool
 from core.plans import read_job_settings
 from db import cross_tenant
 from db.models import ForecastStatus, utc_now
@@ -262,12 +263,37 @@ def _run_claimed_job(
     rules, time_limit = read_job_settings(claimed.settings)
     forecast, week_anchor = _load_forecast(claimed)
     reporter = _ProgressReporter(claimed, worker_id, heartbeat, stop_event)
-    result = plan_forecast(
-        forecast, rules, time_limit_seconds=time_limit, on_progress=reporter
-    )
+    pool = load_driver_pool(claimed.system_actor, week_anchor)
+    if pool.is_empty:
+        result = plan_forecast(
+            forecast, rules, time_limit_seconds=time_limit, on_progress=reporter
+        )
+        extra_kpis = anonymous_kpis(result)
+    else:
+        # The named search reports no progress of its own, so the page shows
+        # this phase until the result is stored; the heartbeat keeps running.
+        reporter(
+            Progress(
+                phase=f"planning {len(pool.profiles)} named drivers",
+                lower_bound=None,
+                best_drivers=None,
+                gap=None,
+                elapsed_seconds=0.0,
+            )
+        )
+        named = plan_for_pool(forecast, pool, rules, time_limit)
+        result, extra_kpis = named.result, named.extra_kpis
     if heartbeat.lost.is_set():
         raise JobLost()
-    _store_result(claimed, worker_id, week_anchor, rules, result)
+    _store_result(
+        claimed,
+        worker_id,
+        week_anchor,
+        rules,
+        result,
+        extra_kpis,
+        named_drivers=not pool.is_empty,
+    )
 
 
 def _load_forecast(claimed: ClaimedJob) -> tuple[Forecast, date]:
@@ -290,6 +316,9 @@ def _store_result(
     week_anchor: date,
     rules: RuleSettings,
     result: SolveResult,
+    extra_kpis: dict[str, Any],
+    *,
+    named_drivers: bool,
 ) -> None:
     """Store the plan version, supersede older drafts and finish the job, at once."""
     with unit_of_work(claimed.system_actor) as session:
@@ -307,12 +336,8 @@ def _store_result(
             result,
             rules,
             created_by=claimed.created_by,
-            extra_kpis={
-                "status_text": result.describe_status(),
-                "bound_is_exact": result.bound_is_exact,
-                "part_time_lower_bound": result.part_time_lower_bound,
-                "violations": result.violations,
-            },
+            extra_kpis=extra_kpis,
+            named_drivers=named_drivers,
         )
         superseded = plans.supersede_drafts(
             session, claimed.tenant_id, plan.id, newer_than=version.version_number
@@ -339,6 +364,8 @@ def _store_result(
                 "forecast_version_id": claimed.forecast_version_id,
                 "version_number": version.version_number,
                 "drivers": result.drivers,
+                "named_drivers": named_drivers,
+                "open_tours": len(result.uncoverable),
                 "lower_bound": result.lower_bound,
                 "solve_status": result.status.value,
                 "superseded_drafts": superseded,
@@ -352,6 +379,16 @@ def _store_result(
         result.lower_bound,
         result.status.value,
     )
+
+
+def anonymous_kpis(result: SolveResult) -> dict[str, Any]:
+    """Return the figures an anonymous plan adds to the stored KPIs."""
+    return {
+        "status_text": result.describe_status(),
+        "bound_is_exact": result.bound_is_exact,
+        "part_time_lower_bound": result.part_time_lower_bound,
+        "violations": result.violations,
+    }
 
 
 def _mark_failed(claimed: ClaimedJob, worker_id: str, error: Exception) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -428,6 +430,7 @@ class Assignment(Base):
     __table_args__ = (
         UniqueConstraint("plan_version_id", "tour_id"),
         _tenant_fk(["plan_version_id"], "plan_versions"),
+        _tenant_fk(["driver_id"], "drivers"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -437,6 +440,9 @@ class Assignment(Base):
     driver: Mapped[str] = mapped_column(String(100))
     day: Mapped[int] = mapped_column(Integer)
     block_kind: Mapped[str] = mapped_column(String(32))
+    # The driver of the master data when the plan was made for named drivers,
+    # and then `driver` is str(driver_id). None for anonymous rosters.
+    driver_id: Mapped[int | None] = mapped_column(IdType, index=True)
 
 
 class PlanCheck(Base):
@@ -598,6 +604,153 @@ class DriverConsent(Base):
     recorded_by: Mapped[int | None] = mapped_column(IdType)
 
 
+class AvailabilityStatus(enum.Enum):
+    """The status a dated exception gives a driver's day or window.
+
+    VACATION, SICK and BLOCKED make the driver unavailable; AVAILABLE makes
+    them available even where the weekly pattern does not.
+    """
+
+    VACATION = "VACATION"
+    SICK = "SICK"
+    BLOCKED = "BLOCKED"
+    AVAILABLE = "AVAILABLE"
+
+
+# A window of minutes after local midnight: it starts within the day and ends
+# after its start, at the latest at midnight (1440).
+_WINDOW_CHECK = "start_minute >= 0 AND start_minute < end_minute AND end_minute <= 1440"
+
+
+class DriverWeeklyPattern(Base):
+    """The window of one ISO weekday (1 = Monday) in which a driver works.
+
+    A driver without pattern rows is available every day all day. A driver
+    with pattern rows is available only inside them, so a weekday without a
+    row is a day off.
+    """
+
+    __tablename__ = "driver_weekly_patterns"
+    __table_args__ = (
+        UniqueConstraint("driver_id", "weekday"),
+        _tenant_fk(["driver_id"], "drivers"),
+        CheckConstraint("weekday >= 1 AND weekday <= 7", name="weekday"),
+        CheckConstraint(_WINDOW_CHECK, name="window"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    driver_id: Mapped[int] = mapped_column(IdType)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class DriverAvailabilityException(Base):
+    """A driver's status on one local date, for the whole day or one window.
+
+    `start_minute` and `end_minute` are both None for the whole day.
+    `note_ciphertext` is the note encrypted by core.pii, bound to the
+    tenant, the driver and the field "availability_note"; None without a note.
+    """
+
+    __tablename__ = "driver_availability_exceptions"
+    __table_args__ = (
+        UniqueConstraint("driver_id", "day"),
+        _tenant_fk(["driver_id"], "drivers"),
+        _tenant_fk(["created_by"], "users"),
+        CheckConstraint(
+            f"(start_minute IS NULL AND end_minute IS NULL) OR ({_WINDOW_CHECK})",
+            name="window",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    driver_id: Mapped[int] = mapped_column(IdType)
+    day: Mapped[date] = mapped_column(Date)
+    status: Mapped[AvailabilityStatus] = mapped_column(
+        _enum_column_type(AvailabilityStatus, "availability_status")
+    )
+    start_minute: Mapped[int | None] = mapped_column(Integer)
+    end_minute: Mapped[int | None] = mapped_column(Integer)
+    note_ciphertext: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(IdType)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class DriverPreferenceRow(Base):
+    """A driver's soft wishes, stored as solver.drivers.DriverPreferences has them.
+
+    `days_off` is a JSON list of ISO weekdays. A driver without a row has no
+    wishes.
+    """
+
+    __tablename__ = "driver_preferences"
+    __table_args__ = (
+        _tenant_fk(["driver_id"], "drivers"),
+        CheckConstraint("start IN ('early', 'late')", name="start"),
+        CheckConstraint(
+            "max_days_in_row >= 1 AND max_days_in_row <= 7", name="max_days_in_row"
+        ),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("tenants.id"), primary_key=True
+    )
+    driver_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    start: Mapped[str | None] = mapped_column(String(16))
+    start_weight: Mapped[int] = mapped_column(Integer)
+    days_off: Mapped[list[int]] = mapped_column(JsonType)
+    days_off_weight: Mapped[int] = mapped_column(Integer)
+    max_days_in_row: Mapped[int | None] = mapped_column(Integer)
+    max_days_in_row_weight: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class DriverAvailabilityWeek(Base):
+    """The optimistic lock of one driver's availability in one week.
+
+    The row appears with the first change to the week. Every change of the
+    week's exceptions updates it, so SQLAlchemy's version counter
+    `row_version` grows and a writer that read an older version is rejected.
+    """
+
+    __tablename__ = "driver_availability_weeks"
+    __table_args__ = (_tenant_fk(["driver_id"], "drivers"),)
+
+    tenant_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("tenants.id"), primary_key=True
+    )
+    driver_id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    week_anchor: Mapped[date] = mapped_column(Date, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    row_version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": row_version}
+
+    @validates("week_anchor")
+    def _validate_week_anchor(self, key: str, value: date) -> date:
+        return _check_monday(value)
+
+
+class TenantPlanningSetting(Base):
+    """A tenant's planning settings: whether drivers take home-depot tours only.
+
+    A tenant without a row plans with stay_at_home_depot false.
+    """
+
+    __tablename__ = "tenant_planning_settings"
+    __table_args__ = (_tenant_fk(["updated_by"], "users"),)
+
+    tenant_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("tenants.id"), primary_key=True
+    )
+    stay_at_home_depot: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_by: Mapped[int | None] = mapped_column(IdType)
+
+
 class DriverRetentionSetting(Base):
     """How many days a tenant keeps an inactive driver before erasing them.
 
@@ -615,5 +768,69 @@ class DriverRetentionSetting(Base):
         IdType, ForeignKey("tenants.id"), primary_key=True
     )
     retention_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_by: Mapped[int | None] = mapped_column(IdType)
+
+
+class KpiHistoryRow(Base):
+    """The KPIs of a tenant's approved plan of one week, kept to show trends.
+
+    There is one row per tenant and week, for the week's newest approved
+    version; core.kpi_history replaces it when a newer version is approved.
+    `hours` sums the durations of the covered tours. `cost` is `drivers`
+    times the tenant's cost per driver and week at approval, NULL when the
+    tenant had none set. `kpis` is a copy of the version's full KPI object.
+    """
+
+    __tablename__ = "kpi_history"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "week_anchor"),
+        _tenant_fk(["plan_version_id"], "plan_versions"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    week_anchor: Mapped[date] = mapped_column(Date)
+    plan_version_id: Mapped[int] = mapped_column(IdType, index=True)
+    version_number: Mapped[int] = mapped_column(Integer)
+    approved_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    drivers: Mapped[int] = mapped_column(Integer)
+    lower_bound: Mapped[int | None] = mapped_column(Integer)
+    gap: Mapped[float | None] = mapped_column(Float)
+    part_time_rosters: Mapped[int] = mapped_column(Integer)
+    hours: Mapped[float] = mapped_column(Float)
+    split_blocks: Mapped[int] = mapped_column(Integer)
+    single_blocks: Mapped[int] = mapped_column(Integer)
+    open_tours: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    kpis: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+    @validates("week_anchor")
+    def _validate_week_anchor(self, key: str, value: date) -> date:
+        return _check_monday(value)
+
+
+class TenantCostSetting(Base):
+    """A tenant's cost per driver and week, and how long it keeps its KPI history.
+
+    A tenant without a row has no cost set and keeps its KPI history for the
+    default of core.kpi_history (730 days). A NULL cost means none is set.
+    """
+
+    __tablename__ = "tenant_cost_settings"
+    __table_args__ = (
+        CheckConstraint(
+            "cost_per_driver_week IS NULL OR cost_per_driver_week >= 0",
+            name="cost_per_driver_week",
+        ),
+        CheckConstraint("history_retention_days >= 1", name="history_retention_days"),
+        _tenant_fk(["updated_by"], "users"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        IdType, ForeignKey("tenants.id"), primary_key=True
+    )
+    cost_per_driver_week: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    history_retention_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_by: Mapped[int | None] = mapped_column(IdType)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 # true() and false() render as = 1 / = 0 on SQLite, which the SQL guard's
 # PostgreSQL grammar accepts, where IS 1 would not parse.
-from sqlalchemy import false, select, true
+from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -169,13 +169,17 @@ def list_consents(
 
 
 def list_assignments_of_label(
-    session: Session, tenant_id: int, driver_label: str
+    session: Session, tenant_id: int, driver_label: str, driver_id: int | None = None
 ) -> list[tuple[Assignment, PlanVersion, Plan]]:
     """Return the plan assignments whose driver label is `driver_label`.
 
-    Each comes with its plan version and plan, ordered by week, version,
-    day and tour.
+    With `driver_id`, assignments of named plans that store this driver's id
+    count as well. Each comes with its plan version and plan, ordered by
+    week, version, day and tour.
     """
+    matches_driver = Assignment.driver == driver_label
+    if driver_id is not None:
+        matches_driver = or_(matches_driver, Assignment.driver_id == driver_id)
     statement = (
         select(Assignment, PlanVersion, Plan)
         .join(
@@ -188,7 +192,7 @@ def list_assignments_of_label(
             (Plan.id == PlanVersion.plan_id)
             & (Plan.tenant_id == PlanVersion.tenant_id),
         )
-        .where(Assignment.tenant_id == tenant_id, Assignment.driver == driver_label)
+        .where(Assignment.tenant_id == tenant_id, matches_driver)
         .order_by(
             Plan.week_anchor,
             PlanVersion.version_number,

@@ -103,10 +103,14 @@ def add_version(
     rules: RuleSettings,
     created_by: int | None,
     extra_kpis: dict[str, Any] | None = None,
+    *,
+    named_drivers: bool = False,
 ) -> PlanVersion:
     """Store a solve result as the plan's next draft, with assignments and checks.
 
     The KPIs are those of solver.pricing.plan_kpis, updated with `extra_kpis`.
+    With `named_drivers`, each roster's driver is the id of a row of the
+    drivers table, stored in Assignment.driver_id as well.
     The version number is one more than the plan's newest. The unique
     constraint on (plan_id, version_number) rejects the second of two
     concurrent writers.
@@ -144,6 +148,7 @@ def add_version(
             plan_version_id=version.id,
             tour_id=tour.tour_id,
             driver=roster.driver,
+            driver_id=int(roster.driver) if named_drivers else None,
             day=block.day,
             block_kind=block.kind.value,
         )

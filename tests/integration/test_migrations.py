@@ -28,6 +28,11 @@ EXPECTED_TABLES = {
     "plan_checks",
     "solve_jobs",
     "audit_log",
+    "driver_weekly_patterns",
+    "driver_availability_exceptions",
+    "driver_preferences",
+    "driver_availability_weeks",
+    "tenant_planning_settings",
 }
 
 

@@ -8,7 +8,8 @@ application role that the services connect as (databases.py). The tests:
   forced with the policy `tenant_isolation`. The application role owns
   nothing, is no superuser, has no BYPASSRLS, may not TRUNCATE and may not
   change audit entries. Views run as their invoker, and the only SECURITY
-  DEFINER functions are the cross-tenant lookups of migration 0005;
+  DEFINER functions are the cross-tenant lookups of migration 0005 and
+  the anonymised KPI comparison of migration 0008;
 - weaken the catalog inside a transaction that is rolled back, to show that
   those checks report each weakness;
 - check, as the application role, that a transaction of one tenant sees,
@@ -74,6 +75,7 @@ CROSS_TENANT_FUNCTIONS = {
     "stale_solve_jobs": "a worker fails the stale jobs of every tenant",
     "all_tenant_ids": "audit checkpoints walk every tenant",
     "is_row_of_another_tenant": "a guessed id is recorded as a cross-tenant attempt",
+    "kpi_history_comparison": "the platform operator compares tenants anonymised",
 }
 LOOKUP_SETTING = "app.cross_tenant_lookup"
 ROW_SECURITY_SQLSTATE = "42501"
@@ -672,7 +674,7 @@ def seed_every_tenant_table(postgres: Database, small_solve_result) -> TenantSet
             created_by=user_id,
         )
         plan = plans.get_or_add_plan(session, tenant.tenant_id, WEEK_ANCHOR)
-        plans.add_version(
+        plan_version = plans.add_version(
             session,
             tenant.tenant_id,
             plan.id,
@@ -686,6 +688,7 @@ def seed_every_tenant_table(postgres: Database, small_solve_result) -> TenantSet
             session, tenant.actor(), "tenant.seeded", "tenant", tenant.tenant_id
         )
         _seed_driver_tables(session, tenant.tenant_id, user_id, now)
+        _seed_kpi_history_tables(session, tenant.tenant_id, plan_version.id, now)
     return tenant
 
 
@@ -723,12 +726,91 @@ def _seed_driver_tables(session, tenant_id: int, user_id: int, now: datetime) ->
                     recorded_by=user_id,
                 )
             )
+        _seed_availability_tables(session, tenant_id, driver_id, user_id, now)
     if "driver_retention_settings" in tables:
         session.execute(
             insert(tables["driver_retention_settings"]).values(
                 tenant_id=tenant_id, retention_days=365, updated_at=now
             )
         )
+
+
+def _seed_kpi_history_tables(
+    session, tenant_id: int, plan_version_id: int, now: datetime
+) -> None:
+    """Add a KPI history week and the cost settings where those tables exist."""
+    tables = Base.metadata.tables
+    if "kpi_history" in tables:
+        session.execute(
+            insert(tables["kpi_history"]).values(
+                tenant_id=tenant_id,
+                week_anchor=WEEK_ANCHOR,
+                plan_version_id=plan_version_id,
+                version_number=1,
+                approved_at=now,
+                drivers=3,
+                part_time_rosters=1,
+                hours=22.5,
+                split_blocks=0,
+                single_blocks=1,
+                open_tours=0,
+                kpis={"drivers": 3},
+            )
+        )
+    if "tenant_cost_settings" in tables:
+        session.execute(
+            insert(tables["tenant_cost_settings"]).values(
+                tenant_id=tenant_id,
+                cost_per_driver_week=1000,
+                history_retention_days=730,
+                updated_at=now,
+            )
+        )
+
+
+def _seed_availability_tables(
+    session, tenant_id: int, driver_id: int, user_id: int, now: datetime
+) -> None:
+    """Add a driver's pattern, exception, preferences and week, and settings."""
+    tables = Base.metadata.tables
+    if "driver_weekly_patterns" not in tables:
+        return
+    driver = {"tenant_id": tenant_id, "driver_id": driver_id}
+    session.execute(
+        insert(tables["driver_weekly_patterns"]).values(
+            **driver, weekday=1, start_minute=360, end_minute=1080
+        )
+    )
+    session.execute(
+        insert(tables["driver_availability_exceptions"]).values(
+            **driver,
+            day=WEEK_ANCHOR,
+            status="SICK",
+            created_by=user_id,
+            updated_at=now,
+        )
+    )
+    session.execute(
+        insert(tables["driver_preferences"]).values(
+            **driver,
+            start="early",
+            start_weight=1,
+            days_off=[7],
+            days_off_weight=1,
+            max_days_in_row_weight=0,
+            updated_at=now,
+        )
+    )
+    session.execute(
+        insert(tables["driver_availability_weeks"]).values(
+            **driver, week_anchor=WEEK_ANCHOR, updated_at=now, row_version=1
+        )
+    )
+    session.execute(
+        insert(tables["tenant_planning_settings"]).values(
+            tenant_id=tenant_id, stay_at_home_depot=True, updated_at=now
+        )
+    )
 
 
 @pytest.fixture

@@ -32,12 +32,16 @@ import core
 from core import (
     approvals,
     audit_log,
+    availability,
+    availability_import,
     driver_export,
     driver_import,
     drivers,
     exports,
     forecasts,
     gdpr,
+    kpi_history,
+    kpi_settings,
     mfa,
     oidc_sign_in,
     plans,
@@ -52,6 +56,7 @@ from core.permissions import Actor, Permission, Role
 from db.models import AuditEntry, Base, PlanVersion, Tenant
 from db.repositories import audit_log as audit_rows
 from db.repositories import users
+from solver.drivers import DriverPreferences
 from solver.solve import SolveResult
 from tests.integration.databases import SMALL_FORECAST, Database, TenantSetup
 from tests.integration.services.helpers import add_draft, forecast_file, import_week
@@ -257,6 +262,12 @@ def _with_solve_job(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
 def _with_driver(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
     """Create a driver first, so a list or an export has something to show."""
     assert objects.driver.driver_id
+    return {}
+
+
+def _with_approved_version(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
+    """Approve a plan version first, so the KPI history has a week to show."""
+    assert objects.approved_version_id
     return {}
 
 
@@ -539,6 +550,120 @@ ACTIONS: tuple[ServiceAction, ...] = (
         retention.set_retention_days,
         Permission.TENANT_CONFIGURE,
         lambda actor, objects: {"retention_days": 365},
+    ),
+    ServiceAction(
+        "list_weekly_kpis",
+        kpi_history.list_weekly_kpis,
+        Permission.PLAN_READ,
+        _with_approved_version,
+    ),
+    ServiceAction(
+        "list_monthly_rollups",
+        kpi_history.list_monthly_rollups,
+        Permission.PLAN_READ,
+        _with_approved_version,
+    ),
+    ServiceAction(
+        "get_cost_per_driver",
+        kpi_settings.get_cost_per_driver,
+        Permission.TENANT_CONFIGURE,
+        _no_arguments,
+    ),
+    ServiceAction(
+        "set_cost_per_driver",
+        kpi_settings.set_cost_per_driver,
+        Permission.TENANT_CONFIGURE,
+        lambda actor, objects: {"cost_per_driver_week": "1250.00"},
+    ),
+    ServiceAction(
+        "get_history_retention_days",
+        kpi_settings.get_history_retention_days,
+        Permission.TENANT_CONFIGURE,
+        _no_arguments,
+    ),
+    ServiceAction(
+        "set_history_retention_days",
+        kpi_settings.set_history_retention_days,
+        Permission.TENANT_CONFIGURE,
+        lambda actor, objects: {"retention_days": 365},
+    ),
+    ServiceAction(
+        "compare_tenants",
+        kpi_history.compare_tenants,
+        Permission.SYSTEM_ADMIN,
+        _with_approved_version,
+    ),
+    ServiceAction(
+        "get_week_grid",
+        availability.get_week_grid,
+        Permission.DRIVER_READ,
+        lambda actor, objects: {
+            **_with_driver(actor, objects),
+            "week_anchor": NEXT_WEEK,
+        },
+    ),
+    ServiceAction(
+        "save_driver_week",
+        availability.save_driver_week,
+        Permission.AVAILABILITY_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "week_anchor": NEXT_WEEK,
+            "expected_version": 0,
+            "cells": {NEXT_WEEK: availability.ExceptionInput("SICK", note="Grippe")},
+        },
+    ),
+    ServiceAction(
+        "get_weekly_pattern",
+        availability.get_weekly_pattern,
+        Permission.DRIVER_READ,
+        lambda actor, objects: {"driver_id": objects.driver.driver_id},
+    ),
+    ServiceAction(
+        "set_weekly_pattern",
+        availability.set_weekly_pattern,
+        Permission.AVAILABILITY_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "windows": {1: (6 * 60, 18 * 60)},
+        },
+    ),
+    ServiceAction(
+        "get_preferences",
+        availability.get_preferences,
+        Permission.DRIVER_READ,
+        lambda actor, objects: {"driver_id": objects.driver.driver_id},
+    ),
+    ServiceAction(
+        "set_preferences",
+        availability.set_preferences,
+        Permission.AVAILABILITY_WRITE,
+        lambda actor, objects: {
+            "driver_id": objects.driver.driver_id,
+            "preferences": DriverPreferences(start="early", start_weight=2),
+        },
+    ),
+    ServiceAction(
+        "get_planning_settings",
+        availability.get_planning_settings,
+        Permission.PLAN_READ,
+        _no_arguments,
+    ),
+    ServiceAction(
+        "set_planning_settings",
+        availability.set_planning_settings,
+        Permission.TENANT_CONFIGURE,
+        lambda actor, objects: {"stay_at_home_depot": True},
+    ),
+    ServiceAction(
+        "import_exceptions",
+        availability_import.import_exceptions,
+        Permission.AVAILABILITY_WRITE,
+        lambda actor, objects: {
+            **_with_driver(actor, objects),
+            "filename": "absences.csv",
+            "content": b"driver_external_ref,date,status\nD001,2025-12-09,SICK\n",
+        },
     ),
     ServiceAction("mfa_status", mfa.mfa_status, None, _no_arguments),
     ServiceAction(

@@ -40,15 +40,12 @@ from tests.integration.services.service_actions import (
 )
 
 # Permissions of the matrix that no service uses yet, because the feature
-# they guard has no service: availability, scenarios and platform
-# administration. Approving a plan version locks it, so plan:lock has no
-# action of its own either.
+# they guard has no service: scenarios. Approving a plan version locks it,
+# so plan:lock has no action of its own either.
 PERMISSIONS_WITHOUT_SERVICE = frozenset(
     {
-        Permission.AVAILABILITY_WRITE,
         Permission.SCENARIO_RUN,
         Permission.PLAN_LOCK,
-        Permission.SYSTEM_ADMIN,
     }
 )
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
 from core.audit_log import verify_tenant_audit_chain
+from core.availability import ExceptionInput, save_driver_week, set_weekly_pattern
 from core.drivers import (
     DriverInput,
     create_driver,
@@ -27,6 +29,8 @@ from core.gdpr import (
     set_legal_hold,
 )
 from core.permissions import Role
+from db.models import DriverAvailabilityException, DriverWeeklyPattern
+from tests.integration.databases import WEEK_ANCHOR
 from tests.integration.services.driver_helpers import (
     ANNA,
     BEN,
@@ -155,6 +159,29 @@ class TestEraseDriver:
         assert "D001" not in result.pseudonym
         assert row["erased_at"] is not None
         assert not row["is_active"]
+
+    def test_erasure_deletes_availability(self, workbench, tenant, admin):
+        driver_id = add_driver(tenant, ANNA)
+        dispatcher = tenant.actor(Role.DISPATCHER)
+        save_driver_week(
+            dispatcher,
+            driver_id,
+            WEEK_ANCHOR,
+            0,
+            {WEEK_ANCHOR: ExceptionInput(status="SICK", note="flu")},
+        )
+        set_weekly_pattern(dispatcher, driver_id, {1: (6 * 60, 18 * 60)})
+
+        erase_driver(admin, driver_id)
+
+        with workbench.session_factory() as session:
+            for model in (DriverAvailabilityException, DriverWeeklyPattern):
+                rows = session.scalars(
+                    select(model).where(model.driver_id == driver_id)
+                ).all()
+                assert rows == [], model.__name__
+        entry = entries(workbench, tenant.tenant_id, "gdpr.driver_erased")[-1]
+        assert entry.details["availability_rows"] == 3
 
     def test_erasure_entry_is_pseudonymous(self, workbench, tenant, admin):
         driver_id = add_driver(tenant, ANNA)
