@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from core import kpi_history
 from core.audit import append_entry
 from core.context import authorize, lock_tenant, unit_of_work
 from core.errors import Conflict, InvalidInput, PlanLocked
@@ -43,11 +44,13 @@ def approve_plan(
 ) -> PlanVersionView:
     """Approve a draft plan version, which locks it, and return the approved version.
 
-    `expected_row_version` is the `row_version` of the view the approver
-    looked at. Raises InvalidInput for an empty reason or a version whose
-    checks failed, PlanLocked when the version is already approved, and
-    Conflict when the version changed since it was read (including a
-    concurrent approval) or is no longer a draft.
+    The approval also writes the week's KPI history row in the same
+    transaction (core.kpi_history), replacing the row of an older approved
+    version of the week. `expected_row_version` is the `row_version` of the
+    view the approver looked at. Raises InvalidInput for an empty reason or
+    a version whose checks failed, PlanLocked when the version is already
+    approved, and Conflict when the version changed since it was read
+    (including a concurrent approval) or is no longer a draft.
     """
     authorize(actor, Permission.PLAN_APPROVE)
     reason = _checked_reason(reason)
@@ -80,6 +83,7 @@ def approve_plan(
                 "someone else changed or approved it at the same time;"
                 " reload it and check it again",
             ) from error
+        kpi_history.record_approved_version(session, version)
 
         append_entry(
             session,

@@ -7,7 +7,8 @@ token, the worker takes the next job of any tenant, and the audit
 checkpoints walk every tenant. On PostgreSQL each of these calls a SECURITY
 DEFINER function of migration 0005, which returns ids only (or a boolean).
 The caller then binds the transaction to the tenant found and reads the rows
-it needs through the policies like any other service.
+it needs through the policies like any other service. The anonymised KPI
+comparison of migration 0008 returns averages per tenant, without ids.
 
 SQLite has no row-level security, so there the same lookups are plain
 queries.
@@ -21,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from db.models import Base, Tenant, UserSession
+from db.models import Base, KpiHistoryRow, Tenant, UserSession
 from db.repositories import jobs
 from db.session import set_transaction_tenant, transaction_tenant
 
@@ -32,6 +33,26 @@ class JobClaim:
 
     job_id: int
     tenant_id: int
+
+
+# Tenants with fewer weeks of KPI history are left out of the comparison, so
+# that a new tenant's few weeks are not shown. Migration 0008 repeats it.
+MIN_COMPARISON_WEEKS = 8
+
+
+@dataclass(frozen=True)
+class TenantKpiAverages:
+    """One tenant's averages over its KPI history, without the tenant's identity.
+
+    `average_part_time_share` is the mean of the weekly shares of part-time
+    rosters (0 to 1). `average_cost` is None when no week has a cost.
+    """
+
+    weeks: int
+    average_drivers: float
+    average_part_time_share: float | None
+    average_hours: float
+    average_cost: float | None
 
 
 def _is_postgresql(session: Session) -> bool:
@@ -138,3 +159,62 @@ def add_tenant(session: Session, slug: str, name: str) -> Tenant:
     if not _is_postgresql(session):
         set_transaction_tenant(session, tenant.id)
     return tenant
+
+
+def kpi_history_comparison(session: Session) -> list[TenantKpiAverages]:
+    """Return the KPI averages of every tenant with enough weeks of history.
+
+    Enough means MIN_COMPARISON_WEEKS or more. No row carries a tenant id or
+    name. On PostgreSQL the SECURITY DEFINER function
+    kpi_history_comparison() of migration 0008 reads across tenants and
+    applies the same minimum. Rows come ordered by their figures, never by
+    tenant id.
+    """
+    if _is_postgresql(session):
+        rows = session.execute(
+            text(
+                "SELECT weeks, average_drivers, average_part_time_share,"
+                " average_hours, average_cost FROM kpi_history_comparison()"
+            )
+        )
+    else:
+        history = KpiHistoryRow
+        share = history.part_time_rosters * 1.0 / func.nullif(history.drivers, 0)
+        figures = (
+            select(
+                func.count().label("weeks"),
+                func.avg(history.drivers).label("average_drivers"),
+                func.avg(share).label("average_part_time_share"),
+                func.avg(history.hours).label("average_hours"),
+                func.avg(history.cost).label("average_cost"),
+            )
+            .group_by(history.tenant_id)
+            .having(func.count() >= MIN_COMPARISON_WEEKS)
+            .subquery()
+        )
+        rows = session.execute(select(figures))
+    averages = [
+        TenantKpiAverages(
+            weeks=int(row.weeks),
+            average_drivers=float(row.average_drivers),
+            average_part_time_share=_float_or_none(row.average_part_time_share),
+            average_hours=float(row.average_hours),
+            average_cost=_float_or_none(row.average_cost),
+        )
+        for row in rows
+    ]
+    return sorted(averages, key=_figure_order)
+
+
+def _figure_order(averages: TenantKpiAverages) -> tuple:
+    return (
+        averages.average_drivers,
+        averages.average_hours,
+        averages.weeks,
+        averages.average_part_time_share or 0.0,
+        averages.average_cost or 0.0,
+    )
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)
