@@ -32,7 +32,9 @@ SECTIONS: dict[str, list[tuple[str, str, Permission]]] = {
     "Planning": [
         ("app_pages/forecast.py", "Forecast", Permission.FORECAST_READ),
         ("app_pages/plan.py", "Plan", Permission.PLAN_READ),
+        ("app_pages/trends.py", "Trends", Permission.PLAN_READ),
         ("app_pages/drivers.py", "Drivers", Permission.DRIVER_READ),
+        ("app_pages/availability.py", "Availability", Permission.DRIVER_READ),
     ],
     "Approval": [
         ("app_pages/approve.py", "Approve", Permission.PLAN_APPROVE),

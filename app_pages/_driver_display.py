@@ -1,12 +1,12 @@
 """Display parts of the Drivers page: the list, one driver, the import report.
 
-Everything here renders result objects of core.drivers and
-core.driver_import and calls no service.
+Everything here renders result objects and errors of core services and
+calls no service.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import streamlit as st
@@ -15,8 +15,29 @@ from app_pages._display import LINE_STATUS_COLORS
 from core.driver_export import format_hours
 from core.driver_import import DriverImportReport
 from core.driver_records import DriverDetails, DriverView
+from core.errors import InvalidInput, SolvereignError
 
 NOTICE_KEY = "drivers_notice"
+
+
+def count_of(count: int, singular: str, plural: str | None = None) -> str:
+    """Write a count with its noun in the right number: "1 driver", "2 drivers"."""
+    if count == 1:
+        return f"1 {singular}"
+    return f"{count} {plural or singular + 's'}"
+
+
+def show_error(error: SolvereignError, labels: Mapping[str, str]) -> None:
+    """Show a service error in place, naming an invalid field by its label.
+
+    `labels` maps the field names that InvalidInput carries, such as
+    display_name, to the labels on the form, such as "Name". A field
+    without a label keeps its name.
+    """
+    message = str(error)
+    if isinstance(error, InvalidInput):
+        message = f"{labels.get(error.field, error.field)}: {error.reason}"
+    st.error(message, icon=":material/error:")
 
 
 def keep_notice(message: str) -> None:
@@ -106,7 +127,7 @@ def driver_details(details: DriverDetails) -> None:
 def import_report_table(report: DriverImportReport) -> None:
     """Show the import's summary and every line, failures and warnings shaded."""
     summary = (
-        f"{len(report.lines)} lines, {len(report.failures)} failed,"
+        f"{count_of(len(report.lines), 'line')}, {len(report.failures)} failed,"
         f" {len(report.warnings)} with warnings."
     )
     if not report.ok:
@@ -116,8 +137,8 @@ def import_report_table(report: DriverImportReport) -> None:
         )
     else:
         st.success(
-            f"{summary} {report.created} drivers created, {report.updated} updated,"
-            f" {report.unchanged} unchanged."
+            f"{summary} {count_of(report.created, 'driver')} created,"
+            f" {report.updated} updated, {report.unchanged} unchanged."
         )
     frame = pd.DataFrame(
         {

@@ -15,6 +15,7 @@ from app_pages._driver_admin import (
     retention_setting,
 )
 from app_pages._driver_display import (
+    count_of,
     driver_details,
     driver_label,
     driver_table,
@@ -47,7 +48,7 @@ views = run_service(
     qualification=qualification.strip() or None,
     text=text.strip() or None,
 )
-st.caption(f"{len(views)} drivers.")
+st.caption(f"{count_of(len(views), 'driver')}.")
 driver_table(views, may_read_personal_fields(actor))
 
 export_options = [("Prepare driver list (CSV)", False)]

@@ -194,27 +194,35 @@ def checked_weekly_minutes(
     if high > MAX_WEEKLY_MINUTES:
         raise InvalidInput(
             "max_weekly_minutes",
-            f"{high} minutes is more than the weekly limit of {MAX_WEEKLY_MINUTES}"
-            " minutes (55 h)",
+            f"{_with_hours(high)} is more than the weekly limit of"
+            f" {_with_hours(MAX_WEEKLY_MINUTES)}",
         )
     if contract_kind is ContractKind.FULL_TIME and high < PART_TIME_BELOW_MINUTES:
         raise InvalidInput(
             "max_weekly_minutes",
-            f"{high} minutes is under {PART_TIME_BELOW_MINUTES} (40 h), which makes"
-            " a part-time week; choose contract kind part_time",
+            f"{_with_hours(high)} is under"
+            f" {_with_hours(PART_TIME_BELOW_MINUTES)}, which makes a part-time"
+            " week; choose contract kind part_time",
         )
     if low > high:
         raise InvalidInput(
             "min_weekly_minutes",
-            f"{low} minutes is more than the maximum of {high} minutes",
+            f"{_with_hours(low)} is more than the maximum of {_with_hours(high)}",
         )
     if contract_kind is ContractKind.PART_TIME and low >= PART_TIME_BELOW_MINUTES:
         raise InvalidInput(
             "min_weekly_minutes",
-            f"{low} minutes is at least {PART_TIME_BELOW_MINUTES} (40 h), a"
-            " full-time week; choose contract kind full_time",
+            f"{_with_hours(low)} is at least"
+            f" {_with_hours(PART_TIME_BELOW_MINUTES)}, a full-time week; choose"
+            " contract kind full_time",
         )
     return low, high
+
+
+def _with_hours(minutes: int) -> str:
+    """Write minutes with their hours, such as 2250 as "2250 minutes (37.5 h)"."""
+    hours = f"{minutes / 60:.2f}".rstrip("0").rstrip(".")
+    return f"{minutes} minutes ({hours} h)"
 
 
 def _whole_minutes(field: str, value: object, default: int) -> int:

@@ -70,6 +70,17 @@ DRIVER_IMPORT_REJECTED = "driver.import_rejected"
 DRIVER_CREATED = "driver.created"
 DRIVER_UPDATED = "driver.updated"
 
+# The file's column of each driver field a line can change, for the report.
+_CHANGED_COLUMNS = {
+    "qualifications": "skills",
+    "max_weekly_minutes": "max_weekly_hours",
+}
+# Fields that max_weekly_hours sets without a column of their own.
+_DERIVED_FIELDS = {
+    "contract_kind": "contract kind",
+    "min_weekly_minutes": "min weekly hours",
+}
+
 
 @dataclass(frozen=True)
 class DriverImportReport:
@@ -287,12 +298,21 @@ def _apply(session: Session, actor: Actor, plan: _PlannedLine) -> None:
 
 
 def _outcome(plan: _PlannedLine) -> str:
+    """Describe a line's effect, naming changed fields by the file's columns."""
     ref = plan.line.values.external_ref if plan.line.values else ""
     if plan.driver is None:
         return f"creates driver {ref!r}"
-    if plan.changed:
-        return f"updates driver {ref!r}: {', '.join(sorted(plan.changed))}"
-    return f"driver {ref!r} is unchanged"
+    if not plan.changed:
+        return f"driver {ref!r} is unchanged"
+    columns = sorted(
+        {_CHANGED_COLUMNS.get(name, name) for name in plan.changed}
+        - set(_DERIVED_FIELDS)
+    )
+    outcome = f"updates driver {ref!r}: {', '.join(columns)}"
+    derived = [label for name, label in _DERIVED_FIELDS.items() if name in plan.changed]
+    if derived:
+        outcome += f"; this also changes the {' and the '.join(derived)}"
+    return outcome
 
 
 def _report(

@@ -123,7 +123,7 @@ class TestReImport:
         ]
         assert "Ost" not in str(updated.details)
         assert report.lines[2].reason == (
-            "line 3: updates driver 'D002': home_depot, is_active, qualifications"
+            "line 3: updates driver 'D002': home_depot, is_active, skills"
         )
         ben = next(view for view in list_drivers(admin) if view.external_ref == "D002")
         assert not ben.is_active
