@@ -64,14 +64,24 @@ def forecast_version_label(version: ForecastVersionView) -> str:
     )
 
 
+def count_of(count: int, singular: str, plural: str | None = None) -> str:
+    """Write a count with its noun in the right number: "1 driver", "2 drivers"."""
+    if count == 1:
+        return f"1 {singular}"
+    return f"{count} {plural or singular + 's'}"
+
+
 def plan_version_label(plan: PlanVersionView) -> str:
-    drivers = plan.kpis.get("drivers", "?")
+    drivers = plan.kpis.get("drivers")
     status = plan.status
     if plan.approved_at is not None:
         status = "approved, in force" if plan.in_force else "approved, replaced"
+    head_count = (
+        count_of(drivers, "driver") if isinstance(drivers, int) else "? drivers"
+    )
     return (
         f"{week_label(plan.week_anchor)}, plan version {plan.version_number}"
-        f" ({status}): {drivers} drivers"
+        f" ({status}): {head_count}"
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from app_pages._display import LINE_STATUS_COLORS
+from app_pages._display import LINE_STATUS_COLORS, count_of
 from core.driver_export import format_hours
 from core.driver_import import DriverImportReport
 from core.driver_records import DriverDetails, DriverView
@@ -19,12 +19,7 @@ from core.errors import InvalidInput, SolvereignError
 
 NOTICE_KEY = "drivers_notice"
 
-
-def count_of(count: int, singular: str, plural: str | None = None) -> str:
-    """Write a count with its noun in the right number: "1 driver", "2 drivers"."""
-    if count == 1:
-        return f"1 {singular}"
-    return f"{count} {plural or singular + 's'}"
+__all__ = ["count_of"]
 
 
 def show_error(error: SolvereignError, labels: Mapping[str, str]) -> None:

@@ -35,7 +35,7 @@ from solver.tours import Forecast
 
 @dataclass(frozen=True)
 class DriverPool:
-    """The tenant's drivers as the engine sees them for one week."""
+    """The tenant's drivers as engine profiles for one week."""
 
     profiles: tuple[DriverProfile, ...]
     stay_at_home_depot: bool
