@@ -88,6 +88,8 @@ SATURDAY = 6
 # Reasons a tour stays open, in the order they are tested.
 NO_QUALIFIED_DRIVER = "no_qualified_driver"
 NO_AVAILABLE_DRIVER = "no_available_driver"
+REST_AFTER_PREVIOUS_WEEK = "rest_after_previous_week"
+WEEKLY_HOURS = "weekly_hours"
 DRIVERS_FULLY_USED = "drivers_fully_used"
 
 
@@ -796,27 +798,45 @@ def _open_reason(
             f"tour {tour.tour_id} needs {needs}{where}: no driver of the pool holds it"
         )
     rest = search.rules.min_rest_minutes
-    available = [
-        driver
-        for driver in qualified
-        if not any(
+    unavailable = resting = short_of_hours = 0
+    for driver in qualified:
+        if any(
             tour.week_start < end and tour.week_end > start
             for start, end in driver.unavailable
-        )
-        and (
-            driver.previous_week_end is None
-            or tour.week_start >= driver.previous_week_end + rest
-        )
-        and tour.duration_minutes
-        <= (driver.max_weekly_minutes or search.rules.max_weekly_minutes)
-    ]
+        ):
+            unavailable += 1
+        elif (
+            driver.previous_week_end is not None
+            and tour.week_start < driver.previous_week_end + rest
+        ):
+            resting += 1
+        elif tour.duration_minutes > (
+            driver.max_weekly_minutes or search.rules.max_weekly_minutes
+        ):
+            short_of_hours += 1
+    available = len(qualified) - unavailable - resting - short_of_hours
     if not available:
-        return NO_AVAILABLE_DRIVER, (
-            f"tour {tour.tour_id} ({needs}): none of the {len(qualified)} qualified"
-            " drivers is available at that time"
+        if unavailable == len(qualified):
+            code = NO_AVAILABLE_DRIVER
+        elif resting and not short_of_hours:
+            code = REST_AFTER_PREVIOUS_WEEK
+        else:
+            code = WEEKLY_HOURS
+        causes = [
+            f"{count} {cause}"
+            for count, cause in (
+                (unavailable, "unavailable at that time"),
+                (resting, "still resting after the previous week"),
+                (short_of_hours, "with a weekly limit below the tour"),
+            )
+            if count
+        ]
+        return code, (
+            f"tour {tour.tour_id} ({needs}): of the {len(qualified)} qualified"
+            f" drivers, {', '.join(causes)}"
         )
     return DRIVERS_FULLY_USED, (
-        f"tour {tour.tour_id} ({needs}): all {len(available)} qualified, available"
+        f"tour {tour.tour_id} ({needs}): all {available} qualified, available"
         " drivers are held by other tours, rest or their weekly hours"
     )
 

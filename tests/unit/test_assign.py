@@ -16,6 +16,8 @@ from solver.assign import (
     DRIVERS_FULLY_USED,
     NO_AVAILABLE_DRIVER,
     NO_QUALIFIED_DRIVER,
+    REST_AFTER_PREVIOUS_WEEK,
+    WEEKLY_HOURS,
     plan_for_drivers,
 )
 from solver.blocks import enumerate_week_blocks
@@ -112,6 +114,42 @@ def test_absent_pool_leaves_tour_open():
     result = plan(morning(MONDAY), drivers=drivers)
 
     assert [item.reason for item in result.open_tours] == [NO_AVAILABLE_DRIVER]
+
+
+def test_resting_pool_names_rest():
+    drivers = [DriverProfile("A", previous_week_end=-1 * HOUR)]
+
+    result = plan(morning(MONDAY), drivers=drivers)
+
+    [open_tour] = result.open_tours
+    assert open_tour.reason == REST_AFTER_PREVIOUS_WEEK
+    assert "1 still resting after the previous week" in open_tour.message
+
+
+def test_short_weekly_limit_names_hours():
+    drivers = [DriverProfile("A", max_weekly_minutes=4 * HOUR)]
+
+    result = plan(morning(MONDAY), drivers=drivers)
+
+    [open_tour] = result.open_tours
+    assert open_tour.reason == WEEKLY_HOURS
+    assert "1 with a weekly limit below the tour" in open_tour.message
+
+
+def test_mixed_causes_listed_together():
+    drivers = [
+        DriverProfile("A", unavailable=whole_days_off([MONDAY])),
+        DriverProfile("B", previous_week_end=-1 * HOUR),
+    ]
+
+    result = plan(morning(MONDAY), drivers=drivers)
+
+    [open_tour] = result.open_tours
+    assert open_tour.reason == REST_AFTER_PREVIOUS_WEEK
+    assert "of the 2 qualified drivers, 1 unavailable at that time" in (
+        open_tour.message
+    )
+    assert "1 still resting after the previous week" in open_tour.message
 
 
 def test_one_driver_for_two_overlapping_tours():

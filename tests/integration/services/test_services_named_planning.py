@@ -275,6 +275,7 @@ class TestCrossWeekRest:
         assert days_worked(previous, driver_id) == {7}
         assert days_worked(version, driver_id) == {2}
         assert [entry["day"] for entry in version.uncovered] == [1]
+        assert version.uncovered[0]["rule"] == "rest_after_previous_week"
 
     def test_draft_of_previous_week_ignored(
         self, private_workbench, tenant, dispatcher
