@@ -26,6 +26,7 @@ from core.audit import append_entry
 from core.context import authorize, lock_tenant, unit_of_work
 from core.errors import Conflict, InvalidInput, PlanLocked
 from core.permissions import Actor, Permission
+from core.plan_drivers import driver_labels
 from core.plans import plan_version_view
 from core.tenancy import get_owned
 from core.views import PlanVersionView
@@ -117,10 +118,12 @@ def diff_to_approved(actor: Actor, plan_version_id: int) -> dict[str, Any]:
       by tour id, where a driver is "" for a tour not covered in that version.
 
     Every field but plan_version_id is None when the week has no approved
-    version. Driver ids are slots that each solve numbers afresh. So drivers
-    are first paired across the two versions by the most tours they share.
-    A tour counts as changed when its driver is not the pair of its approved
-    driver.
+    version. Driver ids of anonymous plans are slots that each solve numbers
+    afresh. So drivers are first paired across the two versions by the most
+    tours they share, and a tour counts as changed when its driver is not the
+    pair of its approved driver. Named drivers keep their ids, so a tour of
+    two named versions changed when its driver did, and named drivers are
+    shown as core.plan_drivers labels them.
     """
     authorize(actor, Permission.PLAN_READ)
     with unit_of_work(actor) as session:
@@ -141,8 +144,13 @@ def diff_to_approved(actor: Actor, plan_version_id: int) -> dict[str, Any]:
         drivers = _driver_by_tour(session, version)
         approved_count = approved.kpis.get("drivers")
         this_count = version.kpis.get("drivers")
+        named = bool(approved.kpis.get("named_drivers")) and bool(
+            version.kpis.get("named_drivers")
+        )
+        changed_tours = _changed_tours(approved_drivers, drivers, named=named)
+        if approved.kpis.get("named_drivers") or version.kpis.get("named_drivers"):
+            changed_tours = _labelled(session, actor, changed_tours)
 
-    changed_tours = _changed_tours(approved_drivers, drivers)
     return {
         "plan_version_id": version.id,
         "approved_version_id": approved.id,
@@ -213,9 +221,44 @@ def _driver_by_tour(session: Session, version: PlanVersion) -> dict[str, str]:
     }
 
 
-def _changed_tours(
-    approved_drivers: dict[str, str], drivers: dict[str, str]
+def _labelled(
+    session: Session, actor: Actor, changed_tours: list[dict[str, str]]
 ) -> list[dict[str, str]]:
+    """Show the named drivers of changed tours by name or external reference."""
+    ids = [
+        entry[key]
+        for entry in changed_tours
+        for key in ("approved_driver", "driver")
+        if entry[key]
+    ]
+    labels = driver_labels(session, actor, ids, "plan changes").by_id
+    return [
+        {
+            "tour_id": entry["tour_id"],
+            "approved_driver": labels.get(
+                entry["approved_driver"], entry["approved_driver"]
+            ),
+            "driver": labels.get(entry["driver"], entry["driver"]),
+        }
+        for entry in changed_tours
+    ]
+
+
+def _changed_tours(
+    approved_drivers: dict[str, str], drivers: dict[str, str], *, named: bool
+) -> list[dict[str, str]]:
+    if named:
+        # Named drivers keep their ids across versions, so a tour changed when
+        # its driver id did.
+        return [
+            {
+                "tour_id": tour_id,
+                "approved_driver": approved_drivers.get(tour_id, ""),
+                "driver": drivers.get(tour_id, ""),
+            }
+            for tour_id in sorted(approved_drivers.keys() | drivers.keys())
+            if approved_drivers.get(tour_id, "") != drivers.get(tour_id, "")
+        ]
     # Pair each driver of this version with the approved driver sharing the
     # most tours, greedily from the largest overlap.
     shared = Counter(

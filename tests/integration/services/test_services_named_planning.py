@@ -286,3 +286,49 @@ class TestCrossWeekRest:
         version = solve(dispatcher, TWO_DAYS)
 
         assert days_worked(version, driver_id) == {1, 2}
+
+
+class TestChangesAgainstApproved:
+    def test_changed_tour_named(self, private_workbench, tenant, dispatcher):
+        (driver_id,) = add_pool(tenant, 1)
+        first = solve(dispatcher, TWO_DAYS)
+        approvals.approve_plan(
+            tenant.actor(Role.PLAN_APPROVER),
+            first.plan_version_id,
+            "week agreed",
+            first.row_version,
+        )
+        save_driver_week(
+            dispatcher, driver_id, MONDAY, 0, {MONDAY: ExceptionInput(status="SICK")}
+        )
+        second = solve(dispatcher, TWO_DAYS)
+
+        diff = approvals.diff_to_approved(dispatcher, second.plan_version_id)
+
+        assert diff["assignment_changes"] == 1
+        [change] = diff["changed_tours"]
+        assert change["approved_driver"] == "Driver 1 (D01)"
+        assert change["driver"] == ""
+        assert change["tour_id"].startswith("Mo-")
+
+    def test_viewer_sees_reference(self, private_workbench, tenant, dispatcher):
+        (driver_id,) = add_pool(tenant, 1)
+        first = solve(dispatcher, TWO_DAYS)
+        approvals.approve_plan(
+            tenant.actor(Role.PLAN_APPROVER),
+            first.plan_version_id,
+            "week agreed",
+            first.row_version,
+        )
+        save_driver_week(
+            dispatcher, driver_id, MONDAY, 0, {MONDAY: ExceptionInput(status="SICK")}
+        )
+        second = solve(dispatcher, TWO_DAYS)
+
+        diff = approvals.diff_to_approved(
+            tenant.actor(Role.VIEWER), second.plan_version_id
+        )
+
+        assert [change["approved_driver"] for change in diff["changed_tours"]] == [
+            "D01"
+        ]
