@@ -33,6 +33,8 @@ SECTIONS: dict[str, list[tuple[str, str, Permission]]] = {
         ("app_pages/forecast.py", "Forecast", Permission.FORECAST_READ),
         ("app_pages/plan.py", "Plan", Permission.PLAN_READ),
         ("app_pages/trends.py", "Trends", Permission.PLAN_READ),
+        ("app_pages/scenarios.py", "Scenarios", Permission.PLAN_READ),
+        ("app_pages/compare.py", "Compare", Permission.PLAN_READ),
         ("app_pages/drivers.py", "Drivers", Permission.DRIVER_READ),
         ("app_pages/availability.py", "Availability", Permission.DRIVER_READ),
     ],

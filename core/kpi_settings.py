@@ -37,6 +37,19 @@ def get_cost_per_driver(actor: Actor) -> Decimal | None:
         return None if setting is None else setting.cost_per_driver_week
 
 
+def get_plan_cost_per_driver(actor: Actor) -> Decimal | None:
+    """Return the tenant's cost per driver and week for readers of plans.
+
+    Plan comparisons show head count times this cost, so every role that
+    reads plans (PLAN_READ) may read it. Changing it still needs
+    TENANT_CONFIGURE.
+    """
+    authorize(actor, Permission.PLAN_READ)
+    with unit_of_work(actor) as session:
+        setting = kpi_history.cost_setting(session, actor.tenant_id)
+        return None if setting is None else setting.cost_per_driver_week
+
+
 def set_cost_per_driver(
     actor: Actor, cost_per_driver_week: Decimal | int | str | None
 ) -> Decimal | None:

@@ -18,6 +18,12 @@ older drafts of the week superseded, the job marked succeeded and the audit
 entry. Any exception marks the job failed with its reason and stores no plan,
 so a plan version is either complete or absent.
 
+A job with `scenario_run_id` plans the inputs stored in that scenario run
+(core.scenario_inputs.solve_inputs), not the forecast version as it is now,
+and stores the result JSON in the run in the transaction that marks the job
+succeeded. A failure, a stale heartbeat or a stop of the worker changes the
+run's status along with the job's.
+
 A job whose heartbeat is older than STALE_AFTER is taken to belong to a
 worker that died, and `requeue_or_fail_stale_jobs` marks it failed ("worker
 stopped before finishing"). It is not queued again, because a job that
@@ -42,19 +48,21 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from core.audit import SystemActor, append_entry
 from core.context import lock_tenant, open_workbench, unit_of_work
 from core.named_planning import load_driver_pool, plan_for_pool
 from core.plans import read_job_settings
+from core.scenario_inputs import read_inputs, solve_inputs
 from db import cross_tenant
 from db.models import ForecastStatus, utc_now
-from db.repositories import forecasts, jobs, plans
+from db.repositories import forecasts, jobs, plans, scenarios
 from db.session import set_transaction_tenant
 from solver.rules import RuleSettings
 from solver.solve import Progress, SolveResult, plan_forecast
@@ -75,6 +83,8 @@ WORKER_PROCESS = "solve-worker"
 STALE_JOB_ERROR = "worker stopped before finishing"
 PLAN_SOLVED = "plan.solved"
 SOLVE_FAILED = "plan.solve_failed"
+SCENARIO_SOLVED = "scenario.run_succeeded"
+SCENARIO_FAILED = "scenario.run_failed"
 
 
 class JobLost(Exception):
@@ -94,6 +104,8 @@ class ClaimedJob:
     forecast_version_id: int
     settings: dict[str, Any]
     created_by: int | None
+    scenario_run_id: int | None = None
+    scenario_inputs: dict[str, Any] | None = None
 
     @property
     def system_actor(self) -> SystemActor:
@@ -118,12 +130,19 @@ def run_one_job(worker_id: str, *, stop_event: threading.Event | None = None) ->
             return False
         set_transaction_tenant(session, claim.tenant_id)
         job = jobs.get(session, claim.tenant_id, claim.job_id)
+        scenario_inputs = None
+        if job.scenario_run_id is not None:
+            run = scenarios.get_run(session, job.tenant_id, job.scenario_run_id)
+            scenarios.mark_running(session, run)
+            scenario_inputs = dict(run.inputs)
         claimed = ClaimedJob(
             job_id=job.id,
             tenant_id=job.tenant_id,
             forecast_version_id=job.forecast_version_id,
             settings=dict(job.settings),
             created_by=job.created_by,
+            scenario_run_id=job.scenario_run_id,
+            scenario_inputs=scenario_inputs,
         )
     logger.info(
         "job %s of tenant %s claimed by worker %s",
@@ -171,6 +190,7 @@ def requeue_or_fail_stale_jobs(now: datetime | None = None) -> list[int]:
             lock_tenant(session, tenant_id)
             if not jobs.fail_if_stale(session, job_id, cutoff, STALE_JOB_ERROR, now):
                 continue
+            _fail_scenario_run(session, tenant_id, job_id, STALE_JOB_ERROR, now)
             append_entry(
                 session,
                 system_actor,
@@ -260,9 +280,12 @@ def _run_claimed_job(
     heartbeat: _Heartbeat,
     stop_event: threading.Event | None,
 ) -> None:
+    reporter = _ProgressReporter(claimed, worker_id, heartbeat, stop_event)
+    if claimed.scenario_run_id is not None:
+        _run_scenario(claimed, worker_id, heartbeat, reporter)
+        return
     rules, time_limit = read_job_settings(claimed.settings)
     forecast, week_anchor = _load_forecast(claimed)
-    reporter = _ProgressReporter(claimed, worker_id, heartbeat, stop_event)
     pool = load_driver_pool(claimed.system_actor, week_anchor)
     if pool.is_empty:
         result = plan_forecast(
@@ -294,6 +317,83 @@ def _run_claimed_job(
         extra_kpis,
         named_drivers=not pool.is_empty,
     )
+
+
+def _run_scenario(
+    claimed: ClaimedJob,
+    worker_id: str,
+    heartbeat: _Heartbeat,
+    reporter: _ProgressReporter,
+) -> None:
+    """Plan the scenario run's stored inputs and store the result with the job's end.
+
+    The job setting `explain` (true by default) decides whether the rule
+    costs and shadow prices are computed; they take up to
+    core.scenario_inputs.MAX_EXPLAIN_SECONDS more.
+    """
+    if claimed.scenario_inputs is None:
+        raise ValueError(f"scenario run {claimed.scenario_run_id} has no inputs")
+    inputs = read_inputs(claimed.scenario_inputs)
+    explain = claimed.settings.get("explain", True)
+    if explain is not inputs.explain:
+        inputs = replace(inputs, explain=bool(explain))
+    result = solve_inputs(inputs, reporter)
+    if heartbeat.lost.is_set():
+        raise JobLost()
+    with unit_of_work(claimed.system_actor) as session:
+        lock_tenant(session, claimed.tenant_id)
+        job = jobs.get_running_for_update(session, claimed.job_id, worker_id)
+        if job is None:
+            raise JobLost()
+        run = scenarios.get_run(session, claimed.tenant_id, claimed.scenario_run_id)
+        job.progress = _progress_record(
+            Progress(
+                phase="finished",
+                lower_bound=result["lower_bound"],
+                best_drivers=result["kpis"]["drivers"],
+                gap=result["gap"],
+                elapsed_seconds=result["seconds"],
+            )
+        )
+        jobs.mark_succeeded(session, job, None)
+        scenarios.mark_succeeded(session, run, result)
+        append_entry(
+            session,
+            claimed.system_actor,
+            SCENARIO_SOLVED,
+            "scenario run",
+            run.id,
+            {
+                "job_id": claimed.job_id,
+                "scenario_id": run.scenario_id,
+                "requested_by": claimed.created_by,
+                "drivers": result["kpis"]["drivers"],
+                "open_tours": result["kpis"]["open_tours"],
+                "lower_bound": result["lower_bound"],
+                "solve_status": result["solve_status"],
+                "explained": result["explanations"] is not None,
+            },
+        )
+    logger.info(
+        "job %s stored scenario run %s: %d drivers, lower bound %d, status %s",
+        claimed.job_id,
+        claimed.scenario_run_id,
+        result["kpis"]["drivers"],
+        result["lower_bound"],
+        result["solve_status"],
+    )
+
+
+def _fail_scenario_run(
+    session: Session, tenant_id: int, job_id: int, error: str, now: datetime
+) -> None:
+    """Mark failed the scenario run of a job just marked failed, if it has one."""
+    job = jobs.get(session, tenant_id, job_id)
+    if job is None or job.scenario_run_id is None:
+        return
+    run = scenarios.get_run(session, tenant_id, job.scenario_run_id)
+    if run is not None:
+        scenarios.mark_failed(session, run, error, now)
 
 
 def _load_forecast(claimed: ClaimedJob) -> tuple[Forecast, date]:
@@ -402,22 +502,27 @@ def _mark_failed(claimed: ClaimedJob, worker_id: str, error: Exception) -> None:
             )
             return
         jobs.mark_failed(session, job, message)
+        details: dict[str, Any] = {
+            "error_type": type(error).__name__,
+            "forecast_version_id": claimed.forecast_version_id,
+        }
+        action = SOLVE_FAILED
+        if claimed.scenario_run_id is not None:
+            _fail_scenario_run(session, claimed.tenant_id, job.id, message, utc_now())
+            details["scenario_run_id"] = claimed.scenario_run_id
+            action = SCENARIO_FAILED
         append_entry(
-            session,
-            claimed.system_actor,
-            SOLVE_FAILED,
-            "solve job",
-            claimed.job_id,
-            {
-                "error_type": type(error).__name__,
-                "forecast_version_id": claimed.forecast_version_id,
-            },
+            session, claimed.system_actor, action, "solve job", claimed.job_id, details
         )
 
 
 def _release(claimed: ClaimedJob, worker_id: str) -> None:
     with unit_of_work(claimed.system_actor) as session:
         released = jobs.release(session, claimed.job_id, worker_id)
+        if released and claimed.scenario_run_id is not None:
+            run = scenarios.get_run(session, claimed.tenant_id, claimed.scenario_run_id)
+            if run is not None:
+                scenarios.mark_queued(session, run)
     if released:
         logger.info(
             "worker %s stopping; job %s queued again", worker_id, claimed.job_id

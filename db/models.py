@@ -468,7 +468,8 @@ class SolveJob(Base):
     """A request to solve a forecast version, taken by one worker at a time.
 
     `heartbeat_at` is renewed by the worker while it runs, so a job whose
-    worker died can be found and queued again.
+    worker died can be found and queued again. A job with `scenario_run_id`
+    runs that scenario run's stored inputs and stores no plan version.
     """
 
     __tablename__ = "solve_jobs"
@@ -477,6 +478,7 @@ class SolveJob(Base):
         _tenant_fk(["forecast_version_id"], "forecast_versions"),
         _tenant_fk(["plan_version_id"], "plan_versions"),
         _tenant_fk(["created_by"], "users"),
+        _tenant_fk(["scenario_run_id"], "scenario_runs"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -495,6 +497,9 @@ class SolveJob(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     plan_version_id: Mapped[int | None] = mapped_column(IdType)
+    # Set for a scenario run: the worker stores its result in the run instead
+    # of a plan version (core.scenarios).
+    scenario_run_id: Mapped[int | None] = mapped_column(IdType, index=True)
 
 
 class AuditEntry(Base):
@@ -834,3 +839,66 @@ class TenantCostSetting(Base):
     history_retention_days: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     updated_by: Mapped[int | None] = mapped_column(IdType)
+
+
+class ScenarioRunStatus(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Scenario(Base):
+    """A named variation of a tenant's forecast version, its rules and drivers.
+
+    `variation` is the checked variation of core.scenarios. A scenario never
+    changes its base forecast version nor any plan.
+    """
+
+    __tablename__ = "scenarios"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        UniqueConstraint("tenant_id", "id"),
+        _tenant_fk(["base_forecast_version_id"], "forecast_versions"),
+        _tenant_fk(["created_by"], "users"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    base_forecast_version_id: Mapped[int] = mapped_column(IdType)
+    variation: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    created_by: Mapped[int | None] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ScenarioRun(Base):
+    """One run of a scenario: the inputs it planned and, once done, the result.
+
+    `inputs` contains everything the run plans (the forecast templates after the
+    variation, the rules, the driver profiles or None, the time limit), so
+    the run can be repeated from it alone. `input_hash` is the SHA-256 of
+    its canonical JSON. `result` is None until the run succeeded.
+    """
+
+    __tablename__ = "scenario_runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        Index("ix_scenario_runs_tenant_id_input_hash", "tenant_id", "input_hash"),
+        _tenant_fk(["scenario_id"], "scenarios"),
+        _tenant_fk(["created_by"], "users"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(IdType, ForeignKey("tenants.id"), index=True)
+    scenario_id: Mapped[int] = mapped_column(IdType, index=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    input_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH))
+    status: Mapped[ScenarioRunStatus] = mapped_column(
+        _enum_column_type(ScenarioRunStatus, "scenario_run_status")
+    )
+    result: Mapped[dict[str, Any] | None] = mapped_column(NullableJsonType)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(IdType)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

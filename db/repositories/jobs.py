@@ -21,14 +21,20 @@ def enqueue(
     forecast_version_id: int,
     settings: dict[str, Any],
     created_by: int | None,
+    scenario_run_id: int | None = None,
 ) -> SolveJob:
-    """Queue a solve of the tenant's forecast version with these rule settings."""
+    """Queue a solve of the tenant's forecast version with these rule settings.
+
+    With `scenario_run_id` the job runs that scenario run's stored inputs
+    instead, and stores its result in the run.
+    """
     job = SolveJob(
         tenant_id=tenant_id,
         forecast_version_id=forecast_version_id,
         settings=settings,
         status=SolveJobStatus.QUEUED,
         created_by=created_by,
+        scenario_run_id=scenario_run_id,
     )
     session.add(job)
     session.flush()
@@ -43,14 +49,34 @@ def get(session: Session, tenant_id: int, job_id: int) -> SolveJob | None:
     return session.scalars(statement).one_or_none()
 
 
-def list_jobs(session: Session, tenant_id: int) -> list[SolveJob]:
-    """Return the tenant's jobs, newest first."""
+def list_jobs(
+    session: Session, tenant_id: int, *, include_scenarios: bool = False
+) -> list[SolveJob]:
+    """Return the tenant's plan solve jobs, newest first.
+
+    Jobs of scenario runs are left out unless `include_scenarios`.
+    """
+    statement = select(SolveJob).where(SolveJob.tenant_id == tenant_id)
+    if not include_scenarios:
+        statement = statement.where(SolveJob.scenario_run_id.is_(None))
+    statement = statement.order_by(SolveJob.created_at.desc(), SolveJob.id.desc())
+    return list(session.scalars(statement))
+
+
+def get_for_scenario_run(
+    session: Session, tenant_id: int, scenario_run_id: int
+) -> SolveJob | None:
+    """Return the newest job of the tenant's scenario run, or None (a cached run)."""
     statement = (
         select(SolveJob)
-        .where(SolveJob.tenant_id == tenant_id)
-        .order_by(SolveJob.created_at.desc(), SolveJob.id.desc())
+        .where(
+            SolveJob.tenant_id == tenant_id,
+            SolveJob.scenario_run_id == scenario_run_id,
+        )
+        .order_by(SolveJob.id.desc())
+        .limit(1)
     )
-    return list(session.scalars(statement))
+    return session.scalars(statement).one_or_none()
 
 
 def claim_next(
@@ -118,10 +144,13 @@ def record_progress(
 def mark_succeeded(
     session: Session,
     job: SolveJob,
-    plan_version_id: int,
+    plan_version_id: int | None,
     now: datetime | None = None,
 ) -> None:
-    """Finish the job with the plan version it produced."""
+    """Finish the job with the plan version it produced.
+
+    A job of a scenario run produces no plan version: pass None.
+    """
     job.status = SolveJobStatus.SUCCEEDED
     job.plan_version_id = plan_version_id
     job.finished_at = now or utc_now()
@@ -168,12 +197,16 @@ ACTIVE_STATUSES = (SolveJobStatus.QUEUED, SolveJobStatus.RUNNING)
 def find_active(
     session: Session, tenant_id: int, forecast_version_id: int
 ) -> SolveJob | None:
-    """Return the tenant's oldest queued or running job of this forecast version."""
+    """Return the tenant's oldest queued or running plan solve of this version.
+
+    Jobs of scenario runs of the version do not count.
+    """
     statement = (
         select(SolveJob)
         .where(
             SolveJob.tenant_id == tenant_id,
             SolveJob.forecast_version_id == forecast_version_id,
+            SolveJob.scenario_run_id.is_(None),
             SolveJob.status.in_(ACTIVE_STATUSES),
         )
         .order_by(SolveJob.created_at, SolveJob.id)

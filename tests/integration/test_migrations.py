@@ -33,6 +33,8 @@ EXPECTED_TABLES = {
     "driver_preferences",
     "driver_availability_weeks",
     "tenant_planning_settings",
+    "scenarios",
+    "scenario_runs",
 }
 
 

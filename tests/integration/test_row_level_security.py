@@ -689,6 +689,7 @@ def seed_every_tenant_table(postgres: Database, small_solve_result) -> TenantSet
         )
         _seed_driver_tables(session, tenant.tenant_id, user_id, now)
         _seed_kpi_history_tables(session, tenant.tenant_id, plan_version.id, now)
+        _seed_scenario_tables(session, tenant.tenant_id, version.id, user_id, now)
     return tenant
 
 
@@ -766,6 +767,48 @@ def _seed_kpi_history_tables(
                 updated_at=now,
             )
         )
+
+
+def _seed_scenario_tables(
+    session, tenant_id: int, forecast_version_id: int, user_id: int, now: datetime
+) -> None:
+    """Add a scenario, a run of it and the run's solve job where those tables exist."""
+    tables = Base.metadata.tables
+    if "scenarios" not in tables:
+        return
+    scenario_id = session.execute(
+        insert(tables["scenarios"])
+        .values(
+            tenant_id=tenant_id,
+            name=f"scenario-{secrets.token_hex(6)}",
+            base_forecast_version_id=forecast_version_id,
+            variation={"rules": {"max_weekly_minutes": 2880}},
+            created_by=user_id,
+            created_at=now,
+        )
+        .returning(tables["scenarios"].c.id)
+    ).scalar_one()
+    run_id = session.execute(
+        insert(tables["scenario_runs"])
+        .values(
+            tenant_id=tenant_id,
+            scenario_id=scenario_id,
+            inputs={"time_limit_seconds": 60.0},
+            input_hash="0" * 64,
+            status="queued",
+            created_by=user_id,
+            created_at=now,
+        )
+        .returning(tables["scenario_runs"].c.id)
+    ).scalar_one()
+    jobs.enqueue(
+        session,
+        tenant_id,
+        forecast_version_id,
+        {},
+        created_by=user_id,
+        scenario_run_id=run_id,
+    )
 
 
 def _seed_availability_tables(

@@ -34,6 +34,8 @@ from core import (
     audit_log,
     availability,
     availability_import,
+    comparison,
+    comparison_export,
     driver_export,
     driver_import,
     drivers,
@@ -46,6 +48,7 @@ from core import (
     oidc_sign_in,
     plans,
     retention,
+    scenarios,
     user_sessions,
 )
 from core.auth import TOTP_DIGITS
@@ -190,6 +193,19 @@ class TenantObjects:
     def job_id(self) -> int:
         return plans.request_solve(self.dispatcher, self.forecast_version_id).job_id
 
+    @cached_property
+    def scenario_id(self) -> int:
+        return scenarios.create_scenario(
+            self.dispatcher,
+            "48 h week",
+            self.forecast_version_id,
+            {"rules": {"max_weekly_minutes": 2880}},
+        ).scenario_id
+
+    @cached_property
+    def scenario_run_id(self) -> int:
+        return scenarios.run_scenario(self.dispatcher, self.scenario_id).run_id
+
     def other_user_id(self, actor: Actor) -> int:
         """Return a user of the tenant other than the actor and not above them.
 
@@ -259,6 +275,12 @@ def _with_solve_job(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
     return {}
 
 
+def _with_scenario(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
+    """Create a scenario first, so the list has something to list."""
+    assert objects.scenario_id
+    return {}
+
+
 def _with_driver(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
     """Create a driver first, so a list or an export has something to show."""
     assert objects.driver.driver_id
@@ -274,6 +296,14 @@ def _with_approved_version(actor: Actor, objects: TenantObjects) -> dict[str, An
 def _with_draft(actor: Actor, objects: TenantObjects) -> dict[str, Any]:
     assert objects.draft.id
     return {}
+
+
+def _two_plan_refs(objects: TenantObjects) -> list[comparison.ResultRef]:
+    """Refer to the approved version and the draft after it, for a comparison."""
+    return [
+        comparison.ResultRef("plan", objects.approved_version_id),
+        comparison.ResultRef("plan", objects.draft.id),
+    ]
 
 
 def _oidc_settings(tenant_slug: str) -> OidcSettings:
@@ -341,6 +371,44 @@ ACTIONS: tuple[ServiceAction, ...] = (
         lambda actor, objects: {"forecast_version_id": objects.forecast_version_id},
     ),
     ServiceAction(
+        "create_scenario",
+        scenarios.create_scenario,
+        Permission.SCENARIO_RUN,
+        lambda actor, objects: {
+            "name": f"peak of {actor.role.value}",
+            "base_forecast_version_id": objects.forecast_version_id,
+            "variation": {"demand": {"scale": [{"weekdays": [1], "percent": 150}]}},
+        },
+    ),
+    ServiceAction(
+        "list_scenarios",
+        scenarios.list_scenarios,
+        Permission.PLAN_READ,
+        _with_scenario,
+    ),
+    ServiceAction(
+        "run_scenario",
+        scenarios.run_scenario,
+        Permission.SCENARIO_RUN,
+        lambda actor, objects: {"scenario_id": objects.scenario_id},
+    ),
+    ServiceAction(
+        "get_scenario_run",
+        scenarios.get_scenario_run,
+        Permission.PLAN_READ,
+        lambda actor, objects: {"run_id": objects.scenario_run_id},
+    ),
+    ServiceAction(
+        "sweep_setting",
+        scenarios.sweep_setting,
+        Permission.SCENARIO_RUN,
+        lambda actor, objects: {
+            "base_forecast_version_id": objects.forecast_version_id,
+            "setting": "max_weekly_minutes",
+            "values": [2880, 3300],
+        },
+    ),
+    ServiceAction(
         "get_solve_job",
         plans.get_solve_job,
         Permission.PLAN_READ,
@@ -395,6 +463,30 @@ ACTIONS: tuple[ServiceAction, ...] = (
         Permission.PLAN_READ,
         lambda actor, objects: {
             "plan_version_id": objects.approved_version_id,
+            "file_format": "csv",
+        },
+    ),
+    ServiceAction(
+        "compare",
+        comparison.compare,
+        Permission.PLAN_READ,
+        lambda actor, objects: {"refs": _two_plan_refs(objects)},
+    ),
+    ServiceAction(
+        "build_comparison",
+        comparison.build_comparison,
+        Permission.PLAN_READ,
+        lambda actor, objects: {
+            "refs": _two_plan_refs(objects),
+            "with_names": False,
+        },
+    ),
+    ServiceAction(
+        "export_comparison",
+        comparison_export.export_comparison,
+        Permission.PLAN_READ,
+        lambda actor, objects: {
+            "refs": _two_plan_refs(objects),
             "file_format": "csv",
         },
     ),
@@ -567,6 +659,12 @@ ACTIONS: tuple[ServiceAction, ...] = (
         "get_cost_per_driver",
         kpi_settings.get_cost_per_driver,
         Permission.TENANT_CONFIGURE,
+        _no_arguments,
+    ),
+    ServiceAction(
+        "get_plan_cost_per_driver",
+        kpi_settings.get_plan_cost_per_driver,
+        Permission.PLAN_READ,
         _no_arguments,
     ),
     ServiceAction(

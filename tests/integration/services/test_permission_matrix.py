@@ -39,15 +39,9 @@ from tests.integration.services.service_actions import (
     tenant_rows,
 )
 
-# Permissions of the matrix that no service uses yet, because the feature
-# they guard has no service: scenarios. Approving a plan version locks it,
-# so plan:lock has no action of its own either.
-PERMISSIONS_WITHOUT_SERVICE = frozenset(
-    {
-        Permission.SCENARIO_RUN,
-        Permission.PLAN_LOCK,
-    }
-)
+# Permissions of the matrix that no service uses: approving a plan version
+# locks it, so plan:lock has no action of its own.
+PERMISSIONS_WITHOUT_SERVICE = frozenset({Permission.PLAN_LOCK})
 
 
 def _case(action: ServiceAction, sign_in: tuple[Role, bool]):
