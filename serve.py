@@ -8,8 +8,10 @@ PostgreSQL, the role that owns the tables, with SOLVEREIGN_APP_ROLE naming
 the role of DATABASE_URL), and creates the demo tenant. On the first start
 it prints the demo users' initial passwords and TOTP secrets, which are
 never shown again. It then serves app.py through Streamlit's ASGI app (`st.App`) with
-uvicorn on 127.0.0.1. The app's lifespan starts `python -m core.worker` as a
-child process, restarts it if it fails, and stops it when the server stops.
+uvicorn on 127.0.0.1. The app's lifespan starts SOLVEREIGN_WORKERS (default 2)
+`python -m core.worker` child processes, so that a scenario and a plan
+solve run at once. It restarts a worker that fails and stops them all
+when the server stops.
 
 Every response carries the headers of security_headers.SecurityHeaders. With
 --ssl-certfile and --ssl-keyfile (PEM files), or Streamlit's options
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -51,6 +54,11 @@ SERVER_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
 WORKER_COMMAND = (sys.executable, "-m", "core.worker")
 WORKER_STOP_TIMEOUT_SECONDS = 10
+# Two workers let a scenario run beside a plan solve; each takes one core
+# while it solves, and every queued job goes to exactly one of them.
+WORKERS_VARIABLE = "SOLVEREIGN_WORKERS"
+DEFAULT_WORKERS = 2
+MAX_WORKERS = 16
 WORKER_CHECK_INTERVAL_SECONDS = 2
 # A worker that exits this soon after its start is failing on start-up, so
 # the launcher waits before it tries again instead of restarting in a loop.
@@ -116,12 +124,24 @@ class SolveWorker:
         logger.info("solve worker pid %d stopped", process.pid)
 
 
+def worker_count() -> int:
+    """Read how many solve workers to run from SOLVEREIGN_WORKERS (default 2)."""
+    text = os.environ.get(WORKERS_VARIABLE, str(DEFAULT_WORKERS)).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise SystemExit(
+            f"{WORKERS_VARIABLE}={text!r} is invalid; set a whole number of"
+            f" solve workers from 1 to {MAX_WORKERS}"
+        )
+    return int(text)
+
+
 @asynccontextmanager
 async def run_with_worker(app: st.App) -> AsyncIterator[None]:
-    """Run the solve worker for as long as the server runs."""
-    worker = SolveWorker()
-    worker.start()
-    supervisor = asyncio.create_task(worker.keep_running())
+    """Run the solve workers for as long as the server runs."""
+    workers = [SolveWorker() for _ in range(worker_count())]
+    for worker in workers:
+        worker.start()
+    supervisors = [asyncio.create_task(worker.keep_running()) for worker in workers]
     scheme = "https" if st.get_option("server.sslCertFile") else "http"
     # The listening socket is bound before the lifespan starts, so the
     # address is live once this line appears.
@@ -132,8 +152,10 @@ async def run_with_worker(app: st.App) -> AsyncIterator[None]:
     try:
         yield None
     finally:
-        supervisor.cancel()
-        worker.stop()
+        for supervisor in supervisors:
+            supervisor.cancel()
+        for worker in workers:
+            worker.stop()
 
 
 app = st.App(APP_SCRIPT, lifespan=run_with_worker)
