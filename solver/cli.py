@@ -2,6 +2,8 @@
 
     python -m solver plan FORECAST --out DIR [--time-limit S] [--rules FILE]
     python -m solver generate --tours N [--seed S] --out FILE
+    python -m solver sweep FORECAST --setting NAME --values V1,V2,...
+        [--gap-target G] [--time-limit S] [--workers N] [--rules FILE]
     python -m solver bench [--forecast FILE] [--out DIR]
 
 As an entry point this module sits above the layers: it is the one module of
@@ -10,7 +12,10 @@ themselves never do.
 
 Exit codes of `plan`: 0 for a plan covering every tour, 1 when tours cannot
 be covered (the files are written, and checks.json shows which tours), 2 when
-the import fails (nothing is written) or the arguments are invalid.
+the import fails (nothing is written) or the arguments are invalid. `sweep`
+exits with 0 once every point is planned (a point whose tours cannot all be
+covered shows status no_feasible_plan), and with 2 on a failed import or
+invalid arguments.
 """
 
 from __future__ import annotations
@@ -19,17 +24,25 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from core.forecast_fields import MAX_FORECAST_TOURS
 from core.forecast_import import FORMATS, parse_forecast
-from solver.benchmark import SCALE_FACTORS, SCALE_TIME_LIMIT_SECONDS, run_benchmark
+from solver.benchmark import (
+    SCALE_FACTORS,
+    SCALE_TIME_LIMIT_SECONDS,
+    SWEEP_TIME_LIMIT_SECONDS,
+    print_sweep_points,
+    run_benchmark,
+)
 from solver.export import check_plan_folder, write_plan_files
 from solver.generate import format_tidy_csv, generate_forecast
 from solver.pricing import plan_kpis
 from solver.rules import RuleSettings
+from solver.scenarios import SweepPoint, sweep
 from solver.solve import Progress, SolveResult, SolveStatus, plan_forecast
 from solver.tours import expand
 from solver.validate import summarize_checks
@@ -216,6 +229,60 @@ def run_plan(arguments: argparse.Namespace, stream: TextIO) -> int:
     return EXIT_UNCOVERED if result.status is SolveStatus.NO_FEASIBLE_PLAN else EXIT_OK
 
 
+def run_sweep(arguments: argparse.Namespace, stream: TextIO) -> int:
+    """Import a forecast and plan it once per value of one setting."""
+    path = Path(arguments.forecast)
+    if not path.is_file():
+        stream.write(f"error: forecast file not found: {path}\n")
+        return EXIT_BAD_INPUT
+    try:
+        rules = load_rules(arguments.rules)
+        report = parse_forecast(
+            path.read_bytes(), filename=path.name, source_format=arguments.format
+        )
+    except (OSError, ValueError) as error:
+        stream.write(f"error: {error}\n")
+        return EXIT_BAD_INPUT
+    if not report.ok:
+        stream.write(report.format_text() + "\n")
+        stream.write("import failed: fix the failing lines and try again\n")
+        return EXIT_BAD_INPUT
+    forecast = report.forecast
+    stream.write(
+        f"sweeping {arguments.setting} over {len(arguments.values)} values on"
+        f" {forecast.tour_count} tours (forecast {forecast.sha256[:12]}),"
+        f" gap target {arguments.gap_target:.2%},"
+        f" time limit {arguments.time_limit:g} s per point,"
+        f" {arguments.workers} worker(s)\n"
+    )
+    stream.flush()
+
+    def on_point(point: SweepPoint) -> None:
+        stream.write(
+            f"  {point.value:g}: {point.drivers} drivers, lower bound"
+            f" {point.lower_bound}, {point.status}, {point.seconds:.1f} s\n"
+        )
+        stream.flush()
+
+    started = time.monotonic()
+    try:
+        points = sweep(
+            forecast,
+            rules,
+            arguments.setting,
+            arguments.values,
+            time_limit_seconds=arguments.time_limit,
+            gap_target=arguments.gap_target,
+            on_point=on_point,
+            workers=arguments.workers,
+        )
+    except ValueError as error:
+        stream.write(f"error: {error}\n")
+        return EXIT_BAD_INPUT
+    print_sweep_points(stream, points, time.monotonic() - started)
+    return EXIT_OK
+
+
 def run_generate(arguments: argparse.Namespace, stream: TextIO) -> int:
     """Write a generated forecast as tidy CSV."""
     if not 1 <= arguments.tours <= MAX_FORECAST_TOURS:
@@ -263,6 +330,36 @@ def gap_fraction(text: str) -> float:
             f"gap target must lie in [0, 1), for example 0.01 for 1 %; got {text!r}"
         )
     return value
+
+
+def sweep_values(text: str) -> tuple[float, ...]:
+    """Parse sweep values such as "2400,2700,3000"; true and false mean 1 and 0."""
+    values: list[float] = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        if part.lower() in ("true", "false"):
+            values.append(1.0 if part.lower() == "true" else 0.0)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"sweep value {part!r} is not a number")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"sweep value {part!r} is not finite")
+        values.append(value)
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one sweep value")
+    return tuple(values)
+
+
+def worker_count(text: str) -> int:
+    """Parse a number of worker processes: a whole number of 1 or more."""
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if workers < 1:
+        raise argparse.ArgumentTypeError(f"workers must be 1 or more, got {workers}")
+    return workers
 
 
 def scale_factors(text: str) -> tuple[float, ...]:
@@ -316,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(run=run_plan)
 
+    add_sweep_command(commands)
+
     generate = commands.add_parser(
         "generate", help="write a realistic generated forecast"
     )
@@ -357,6 +456,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(run=run_bench)
     return parser
+
+
+def add_sweep_command(commands: argparse._SubParsersAction) -> None:
+    sweep_parser = commands.add_parser(
+        "sweep",
+        help="plan a forecast once per value of one rule setting",
+        description="Plan the forecast once per value and print, per point,"
+        " the drivers, the lower bound, the gap, the status and the seconds.",
+    )
+    sweep_parser.add_argument("forecast", help="forecast file: CSV, text or .xlsx")
+    sweep_parser.add_argument(
+        "--setting",
+        required=True,
+        help="rule setting to vary, such as max_weekly_minutes, or demand_percent"
+        " to scale the demand",
+    )
+    sweep_parser.add_argument(
+        "--values",
+        type=sweep_values,
+        required=True,
+        help="comma-separated values: minutes for a rule setting, percent for"
+        " demand_percent, true or false for a switch",
+    )
+    sweep_parser.add_argument(
+        "--gap-target",
+        type=gap_fraction,
+        default=0.0,
+        help="each point stops once the gap to its lower bound is at most this"
+        " fraction (default: 0, search until proven optimal or out of time)",
+    )
+    sweep_parser.add_argument(
+        "--time-limit",
+        type=positive_seconds,
+        default=SWEEP_TIME_LIMIT_SECONDS,
+        help="wall time for each point in seconds (default: %(default)s)",
+    )
+    sweep_parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        help="worker processes that plan points side by side (default: 1)",
+    )
+    sweep_parser.add_argument(
+        "--format",
+        choices=sorted(FORMATS) + ["xlsx"],
+        help="force the forecast format instead of detecting it",
+    )
+    sweep_parser.add_argument(
+        "--rules", help="JSON file with rule settings that replace the defaults"
+    )
+    sweep_parser.set_defaults(run=run_sweep)
 
 
 def main(argv: list[str] | None = None, stream: TextIO = sys.stdout) -> int:

@@ -7,13 +7,20 @@ count, its proven lower bound, the gap and the time. The setting is any rule
 setting in minutes (or true or false), or DEMAND_SCALE for the demand in
 percent. Points are cached by their inputs: the forecast's SHA-256, the
 rules and the search limits, so a repeated point is never planned twice.
+
+Points are independent searches, so a sweep may plan them in worker
+processes. A point's search gives the same plan for the same inputs unless
+a time limit stops one of its stages. So workers give the same points as one
+process, except for points whose plans depend on how far a stage got.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, MutableMapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, fields
 
 from solver.rules import RuleSettings
@@ -103,11 +110,20 @@ def sweep(
     gap_target: float = 0.0,
     cache: SweepCache | None = None,
     on_point: Callable[[SweepPoint], None] | None = None,
+    workers: int = 1,
 ) -> list[SweepPoint]:
     """Plan the forecast once per value of `setting`; return the points in order.
 
+    Each point gets its own `time_limit_seconds`. Its head count search stops
+    once the gap to its lower bound is at most `gap_target` (a fraction),
+    and the point reports its drivers, its bound and the gap between them.
+    With `workers` above 1, the points not in the cache are planned in that
+    many worker processes. A value repeated within `values` is planned once.
+    `on_point` is called once per point, in the order of `values`, as soon
+    as that point and all points before it are planned.
+
     Raises ValueError naming the setting when it is unknown or a value does
-    not fit it.
+    not fit it, or naming `workers` when it is below 1.
     """
     known = {field.name: field for field in fields(RuleSettings)}
     if setting != DEMAND_SCALE and setting not in known:
@@ -115,32 +131,82 @@ def sweep(
             f"unknown sweep setting {setting!r}; use {DEMAND_SCALE} or one of"
             f" {', '.join(sorted(known))}"
         )
-    points = []
-    for value in values:
-        point_forecast, point_rules = _point_inputs(forecast, rules, setting, value)
-        key = (
-            point_forecast.sha256,
-            tuple(sorted(point_rules.to_dict().items())),
-            time_limit_seconds,
-            gap_target,
+    if workers < 1:
+        raise ValueError(f"workers must be 1 or more, got {workers}")
+    if not 0 <= gap_target < 1:
+        raise ValueError(f"gap_target must lie in [0, 1), got {gap_target}")
+    inputs = [_point_inputs(forecast, rules, setting, value) for value in values]
+    limits = (time_limit_seconds, gap_target)
+    keys = [_cache_key(*point_inputs, *limits) for point_inputs in inputs]
+    planned: dict[int, Future[SweepPoint]] = {}
+    pool: ProcessPoolExecutor | None = None
+    if workers > 1:
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
         )
-        if cache is not None and key in cache:
-            point = _as_cached(cache[key], setting, value)
-        else:
-            started = time.monotonic()
-            result = plan_forecast(
-                point_forecast,
-                point_rules,
-                time_limit_seconds=time_limit_seconds,
-                gap_target=gap_target,
-            )
-            point = _point(setting, value, point_forecast, result, started)
-            if cache is not None:
-                cache[key] = point
-        points.append(point)
-        if on_point is not None:
-            on_point(point)
+    points: list[SweepPoint] = []
+    try:
+        first_of_key: dict[tuple, int] = {}
+        for number, (value, key) in enumerate(zip(values, keys)):
+            if (cache is not None and key in cache) or key in first_of_key:
+                continue
+            first_of_key[key] = number
+            if pool is not None:
+                planned[number] = pool.submit(
+                    plan_point, setting, value, *inputs[number], *limits
+                )
+        for number, (value, key) in enumerate(zip(values, keys)):
+            if cache is not None and key in cache:
+                point = _as_cached(cache[key], setting, value)
+            elif first_of_key[key] != number:
+                point = _as_cached(points[first_of_key[key]], setting, value)
+            else:
+                if pool is None:
+                    point = plan_point(setting, value, *inputs[number], *limits)
+                else:
+                    point = planned[number].result()
+                if cache is not None:
+                    cache[key] = point
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return points
+
+
+def _cache_key(
+    forecast: Forecast,
+    rules: RuleSettings,
+    time_limit_seconds: float,
+    gap_target: float,
+) -> tuple:
+    return (
+        forecast.sha256,
+        tuple(sorted(rules.to_dict().items())),
+        time_limit_seconds,
+        gap_target,
+    )
+
+
+def plan_point(
+    setting: str,
+    value: float,
+    forecast: Forecast,
+    rules: RuleSettings,
+    time_limit_seconds: float,
+    gap_target: float,
+) -> SweepPoint:
+    """Plan one point of a sweep (module level, so worker processes can run it)."""
+    started = time.monotonic()
+    result = plan_forecast(
+        forecast,
+        rules,
+        time_limit_seconds=time_limit_seconds,
+        gap_target=gap_target,
+    )
+    return _point(setting, value, forecast, result, started)
 
 
 def _point_inputs(

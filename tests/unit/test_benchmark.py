@@ -47,6 +47,7 @@ def test_prints_every_section(benchmark_run):
         "why this many drivers",
         "tours in conflict",
         "named drivers: generated pool",
+        "5-point sweep: max_weekly_minutes",
         "scale: generated forecasts",
     ):
         assert heading in printed
@@ -77,6 +78,20 @@ def test_trade_off_row_per_head_count(benchmark_run):
     rows = [line.split() for line in table.strip().splitlines()[1:5]]
     max_drivers = [int(row[0]) for row in rows]
     assert max_drivers == list(range(max_drivers[0], max_drivers[0] + 4))
+
+
+def test_sweep_section_row_per_value(benchmark_run):
+    _, printed, _ = benchmark_run
+
+    section = printed.split("5-point sweep: max_weekly_minutes")[1]
+    lines = section.split("== scale")[0].strip().splitlines()
+    rows = [line.split() for line in lines[2:7]]
+    assert lines[1].split()[:3] == ["value", "drivers", "lower"]
+    assert [row[0] for row in rows] == ["2400", "2700", "3000", "3300", "3600"]
+    for row in rows:
+        assert int(row[2]) <= int(row[1])
+    assert lines[7].startswith("total wall time ")
+    assert lines[8].startswith("bar of 180 s: met")
 
 
 def scale_point(tours: int, seconds: float) -> ScalePoint:

@@ -244,3 +244,119 @@ def test_rules_file_not_utf8_is_named(tmp_path):
         f"cannot read rule settings from {rules}: the file is not UTF-8"
         in output.getvalue()
     )
+
+
+def write_sweep_week(folder):
+    forecast = folder / "week.txt"
+    forecast.write_text(
+        "Mo 06:00-10:30 3\nMo 14:00-18:30 2\nFr 06:00-10:30 4\n", encoding="utf-8"
+    )
+    return forecast
+
+
+def test_sweep_command_prints_each_point_and_total(tmp_path):
+    output = io.StringIO()
+
+    code = main(
+        [
+            "sweep",
+            str(write_sweep_week(tmp_path)),
+            "--setting",
+            "max_weekly_minutes",
+            "--values",
+            "270,3300",
+            "--gap-target",
+            "0.01",
+            "--time-limit",
+            "30",
+        ],
+        output,
+    )
+
+    lines = output.getvalue().splitlines()
+    assert code == 0
+    assert lines[0].startswith("sweeping max_weekly_minutes over 2 values on 9 tours")
+    assert "  270: 9 drivers, lower bound 9, optimal" in lines[1]
+    assert "  3300: 5 drivers, lower bound 5, optimal" in lines[2]
+    assert lines[3].split() == [
+        "value",
+        "drivers",
+        "lower",
+        "bound",
+        "gap",
+        "status",
+        "seconds",
+    ]
+    assert lines[4].split()[:5] == ["270", "9", "9", "0.00%", "optimal"]
+    assert lines[5].split()[:5] == ["3300", "5", "5", "0.00%", "optimal"]
+    assert lines[6].startswith("total wall time ")
+    assert lines[6].endswith(" s")
+
+
+def test_sweep_command_with_workers_prints_same_rows(tmp_path):
+    forecast = str(write_sweep_week(tmp_path))
+    arguments = ["sweep", forecast, "--setting", "demand_percent", "--values", "50,100"]
+    alone, shared = io.StringIO(), io.StringIO()
+
+    assert main(arguments, alone) == 0
+    assert main(arguments + ["--workers", "2"], shared) == 0
+
+    def rows(printed: str) -> list[list[str]]:
+        return [line.split()[:5] for line in printed.splitlines()[3:5]]
+
+    assert rows(shared.getvalue()) == rows(alone.getvalue())
+    assert "2 worker(s)" in shared.getvalue()
+
+
+def test_sweep_command_rejects_unknown_setting(tmp_path):
+    output = io.StringIO()
+
+    code = main(
+        [
+            "sweep",
+            str(write_sweep_week(tmp_path)),
+            "--setting",
+            "coffee_breaks",
+            "--values",
+            "1",
+        ],
+        output,
+    )
+
+    assert code == 2
+    assert "unknown sweep setting 'coffee_breaks'" in output.getvalue()
+
+
+def test_sweep_command_names_missing_forecast(tmp_path):
+    output = io.StringIO()
+
+    code = main(
+        [
+            "sweep",
+            str(tmp_path / "nowhere.csv"),
+            "--setting",
+            "max_weekly_minutes",
+            "--values",
+            "2400",
+        ],
+        output,
+    )
+
+    assert code == 2
+    assert "forecast file not found" in output.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--values", "2400,x"), ("--values", ","), ("--workers", "0")],
+)
+def test_sweep_command_rejects_bad_options(tmp_path, option, value, capsys):
+    arguments = ["sweep", str(tmp_path / "week.csv"), "--setting", "max_weekly_minutes"]
+    if option != "--values":
+        arguments += ["--values", "2400"]
+
+    with pytest.raises(SystemExit) as raised:
+        main(arguments + [option, value], io.StringIO())
+
+    assert raised.value.code == 2
+    assert option in capsys.readouterr().err

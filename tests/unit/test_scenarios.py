@@ -2,6 +2,7 @@
 
 import pytest
 
+from solver.generate import generate_forecast
 from solver.rules import RuleSettings
 from solver.scenarios import DEMAND_SCALE, scale_demand, sweep
 from solver.tours import Forecast, TourTemplate
@@ -101,3 +102,76 @@ def test_sweep_rejects_unknown_setting_and_bad_value():
         sweep(week(), RuleSettings(), "coffee_breaks", [1])
     with pytest.raises(ValueError, match="whole minutes"):
         sweep(week(), RuleSettings(), "min_rest_minutes", [600.5])
+
+
+def generated_week() -> Forecast:
+    return generate_forecast(150, seed=3)
+
+
+def figures(points) -> list[tuple]:
+    return [
+        (point.value, point.drivers, point.lower_bound, point.status, point.violations)
+        for point in points
+    ]
+
+
+def test_sweep_workers_match_one_process():
+    values = [2400, 3300]
+
+    alone = sweep(generated_week(), RuleSettings(), "max_weekly_minutes", values)
+    shared = sweep(
+        generated_week(), RuleSettings(), "max_weekly_minutes", values, workers=2
+    )
+
+    assert figures(shared) == figures(alone)
+    assert not any(point.cached for point in shared)
+
+
+def test_sweep_workers_call_back_in_value_order():
+    reported = []
+
+    sweep(
+        week(),
+        RuleSettings(),
+        DEMAND_SCALE,
+        [200, 50, 100],
+        workers=2,
+        on_point=lambda point: reported.append(point.value),
+    )
+
+    assert reported == [200, 50, 100]
+
+
+def test_sweep_gap_target_honoured():
+    target = 0.05
+
+    points = sweep(
+        generated_week(),
+        RuleSettings(),
+        "max_weekly_minutes",
+        [2400, 3300],
+        gap_target=target,
+    )
+
+    for point in points:
+        assert point.status in ("optimal", "feasible")
+        assert point.gap <= target
+        assert point.lower_bound <= point.drivers
+        assert point.gap == (point.drivers - point.lower_bound) / point.drivers
+
+
+def test_sweep_repeated_value_planned_once():
+    points = sweep(week(), RuleSettings(), DEMAND_SCALE, [100, 100])
+
+    assert [point.cached for point in points] == [False, True]
+    assert points[1].drivers == points[0].drivers
+    assert points[1].seconds == 0.0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"workers": 0}, "workers"), ({"gap_target": 1.0}, "gap_target")],
+)
+def test_sweep_rejects_bad_search_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        sweep(week(), RuleSettings(), DEMAND_SCALE, [100], **arguments)
