@@ -220,8 +220,15 @@ def sweep_form(actor: Actor, forecasts: Sequence[ForecastVersionView]) -> bool:
             return False
     setting, unit = SWEEP_SETTINGS[label]
     values = [round(value * unit) for value in sweep_values(start, stop, step)]
+    # A cost curve needs each point's head count and bound only; the rule
+    # costs would solve one LP per rule at every point.
     runs = run_service(
-        sweep_setting, actor, forecast.forecast_version_id, setting, values
+        sweep_setting,
+        actor,
+        forecast.forecast_version_id,
+        setting,
+        values,
+        explain=False,
     )
     st.toast(f"Sweep of {len(runs)} points started.")
     return True
