@@ -54,7 +54,7 @@ SERVER_ADDRESS = "127.0.0.1"
 DEFAULT_PORT = 8501
 WORKER_COMMAND = (sys.executable, "-m", "core.worker")
 WORKER_STOP_TIMEOUT_SECONDS = 10
-# Two workers let a scenario run beside a plan solve; each takes one core
+# Two workers let a scenario run beside a plan solve. Each takes one core
 # while it solves, and every queued job goes to exactly one of them.
 WORKERS_VARIABLE = "SOLVEREIGN_WORKERS"
 DEFAULT_WORKERS = 2

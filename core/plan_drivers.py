@@ -2,8 +2,9 @@
 
 A plan made for named drivers stores each roster under the driver's id.
 Roles that read personal fields (core.driver_records) see the driver's name
-with the external reference, which appends one `driver.personal_data_read`
-event per display; other roles see the external reference only. A name that
+with the external reference. Each such display appends one
+`driver.personal_data_read` event. Other roles see the external reference
+only. A name that
 cannot be decrypted shows as the reference, and the caller records the
 CRITICAL event once its unit of work has ended. Exports name drivers by
 external reference only.

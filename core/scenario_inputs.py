@@ -494,7 +494,7 @@ def _band_minute(clock: str) -> int:
 
 @dataclass(frozen=True)
 class ScenarioInputs:
-    """What one run plans: the forecast, rules, pool (None: anonymous) and limits."""
+    """The inputs of one run: forecast, rules, pool (None when anonymous), limits."""
 
     forecast: Forecast
     rules: RuleSettings

@@ -79,7 +79,7 @@ def add_run(
     result: dict[str, Any] | None = None,
     finished_at: datetime | None = None,
 ) -> ScenarioRun:
-    """Insert a run of the scenario, queued unless `status` says otherwise."""
+    """Insert a run of the scenario with `status`, queued by default."""
     run = ScenarioRun(
         tenant_id=tenant_id,
         scenario_id=scenario_id,
