@@ -104,6 +104,11 @@ def test_sick_driver_unplanned_in_browser(chromium, launcher, tmp_path):  # noqa
             upload(page, "Driver file", drivers_file)
             page.get_by_role("button", name="Import drivers").click()
             expect(page.get_by_text("1 driver.", exact=True)).to_be_visible()
+            # The driver list offers no CSV download of its own, which would
+            # pass names by the audited export.
+            page.get_by_test_id("stDataFrame").first.hover()
+            expect(page.get_by_test_id("stElementToolbar").first).to_be_attached()
+            expect(page.get_by_role("button", name="Download as CSV")).to_have_count(0)
 
             # Karin is sick on Monday of the week the forecast pages default to.
             open_page(page, "Availability")
