@@ -206,12 +206,22 @@ def plan_diff_summary(diff: dict[str, Any]) -> None:
 def kpi_cards(plan: PlanVersionView) -> None:
     """Show the plan's head count, its proof of quality and its shape as cards."""
     kpis = plan.kpis
+    open_tours = len(plan.uncovered)
     gap = f"{plan.gap:.1%}" if plan.gap is not None else "n/a"
+    gap_help = "(drivers - lower bound) / drivers"
+    if open_tours:
+        # The bound and the gap then speak of the covered tours only, so a
+        # gap of 0 % would read as a finished plan.
+        gap = "n/a"
+        gap_help = (
+            f"{count_of(open_tours, 'tour')} open: the lower bound counts the"
+            " drivers for the tours the plan covers, so no gap is given"
+        )
     lower_bound = plan.lower_bound if plan.lower_bound is not None else "n/a"
     first_row = st.columns(4)
     first_row[0].metric("Drivers", kpis.get("drivers", "n/a"))
     first_row[1].metric("Lower bound", lower_bound)
-    first_row[2].metric("Gap", gap, help="(drivers - lower bound) / drivers")
+    first_row[2].metric("Gap", gap, help=gap_help)
     first_row[3].metric("Part-time rosters", kpis.get("part_time_rosters", "n/a"))
 
     block_mix = kpis.get("block_mix", {})
@@ -235,9 +245,14 @@ def named_driver_cards(kpis: dict[str, Any]) -> None:
     row[1].metric("Open tours", kpis.get("open_tours", 0))
     preferences = kpis.get("preferences") or {}
     share = preferences.get("weighted_share")
+    honoured = "n/a"
+    if not preferences.get("wishes"):
+        honoured = "no wishes"
+    elif isinstance(share, int | float):
+        honoured = f"{share:.0%}"
     row[2].metric(
         "Wishes honoured",
-        f"{share:.0%}" if isinstance(share, int | float) else "n/a",
+        honoured,
         help="Weighted share of drivers' wishes (start times, days off, days"
         " in a row) that the plan honours",
     )

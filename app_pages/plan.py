@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages._charts import coverage_chart, week_timeline
 from app_pages._display import (
     checks_table,
+    count_of,
     driver_matrix,
     forecast_version_label,
     kpi_cards,
@@ -73,6 +74,21 @@ def open_tours_section(plan: PlanVersionView) -> None:
         st.markdown("\n".join(f"- {line}" for line in shortfall))
 
 
+def contract_minimum_note(plan: PlanVersionView) -> None:
+    """Name the planned drivers whose week is shorter than their contract's minimum."""
+    under = plan.kpis.get("under_contract_minimum") or []
+    if not under:
+        return
+    labels = {row.driver_id: row.driver for row in plan.rosters}
+    names = ", ".join(labels.get(driver_id, driver_id) for driver_id in under)
+    st.info(
+        f"{count_of(len(under), 'driver works', 'drivers work')} less than their"
+        f" contract's minimum hours: {names}. The minimum is filled where the"
+        " tours allow once every tour is covered with the fewest drivers; a"
+        " smaller pool or part-time contracts close the difference."
+    )
+
+
 actor = require_actor()
 st.title("Plan")
 
@@ -127,6 +143,7 @@ chosen = st.selectbox("Plan version", plans, format_func=plan_version_label)
 plan = run_service(get_plan_version, actor, chosen.plan_version_id)
 kpi_cards(plan)
 open_tours_section(plan)
+contract_minimum_note(plan)
 
 view = st.segmented_control("Show", VIEWS, default=VIEWS[0]) or VIEWS[0]
 if view == "Checks":

@@ -114,7 +114,20 @@ def named_kpis(named: NamedPlanResult, pool: DriverPool) -> dict[str, Any]:
         "weekly_hours_spread": round(named.weekly_hours_spread, 2),
         "spreads": dict(named.spreads),
         "preferences": _plain(named.preferences),
+        "under_contract_minimum": _under_contract_minimum(named, pool),
     }
+
+
+def _under_contract_minimum(named: NamedPlanResult, pool: DriverPool) -> list[str]:
+    """Return the planned drivers who work less than their contract's minimum."""
+    minimum = {
+        profile.driver_id: profile.min_weekly_minutes for profile in pool.profiles
+    }
+    return sorted(
+        roster.driver
+        for roster in named.plan.rosters
+        if roster.work_minutes < minimum.get(roster.driver, 0)
+    )
 
 
 def describe_named_status(named: NamedPlanResult) -> str:

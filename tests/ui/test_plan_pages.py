@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from core.approvals import approve_plan
+from core.driver_changes import DriverInput
+from core.driver_records import configure_driver_keyring
+from core.drivers import create_driver
 from core.forecasts import import_forecast
+from core.pii import Keyring, PiiKey
+from core.plans import request_solve
+from core.worker import run_one_job
 from tests.ui.conftest import (
     SMALL_FORECAST,
     WEEK_ANCHOR,
@@ -12,6 +20,7 @@ from tests.ui.conftest import (
     service_actor,
     sign_in_as,
 )
+from tests.ui.test_drivers_page import demo_admin
 
 
 def open_page(user, page_script: str):
@@ -177,3 +186,38 @@ def test_audit_page_filters_by_action(demo_users, solved_plan):
     entries = app.dataframe[0].value
     assert set(entries["action"]) == {"plan.solved"}
     assert len(entries) == 1
+
+
+def test_named_plan_shows_open_tours(demo_users):
+    """One driver without ADR: two Tuesday ADR tours and one of Monday's two
+    overlapping tours stay open, and the page says so."""
+    configure_driver_keyring(
+        Keyring.from_keys([PiiKey("page-test", os.urandom(32))], "page-test")
+    )
+    try:
+        create_driver(demo_admin(), DriverInput("D001", "Anna Schmidt"))
+        dispatcher = service_actor(demo_users["dispatcher"])
+        imported = import_forecast(
+            dispatcher, WEEK_ANCHOR, "week.csv", SMALL_FORECAST.encode()
+        )
+        request_solve(
+            dispatcher, imported.version.forecast_version_id, time_limit_seconds=30
+        )
+        assert run_one_job("page-test-worker")
+
+        app = open_page(demo_users["dispatcher"], "app_pages/plan.py")
+    finally:
+        configure_driver_keyring(None)
+
+    assert not app.exception
+    figures = metric_values(app)
+    assert figures["Gap"] == "n/a"
+    assert figures["Open tours"] == "3"
+    assert figures["Driver pool"] == "1"
+    assert figures["Wishes honoured"] == "no wishes"
+    assert "3 tours stay open" in app.warning[0].value
+    open_tours = table_with_column(app, "Reason")
+    assert len(open_tours) == 3
+    assert any("more driver" in text.value for text in app.markdown)
+    assert "Anna Schmidt (D001)" in app.info[0].value
+    assert "less than their contract's minimum hours" in app.info[0].value
