@@ -206,6 +206,15 @@ def _check_approvable(
         for check in plans.list_checks(session, version.tenant_id, version.id)
         if not check.passed
     ]
+    if failed_rules == ["coverage"] and version.uncovered:
+        open_tours = len(version.uncovered)
+        tours = "tour stays" if open_tours == 1 else "tours stay"
+        raise InvalidInput(
+            "plan_version_id",
+            f"plan version {version.id} cannot be approved: {open_tours} {tours}"
+            " open. Add drivers or availability, or change the forecast, then"
+            " solve the week again",
+        )
     if failed_rules:
         raise InvalidInput(
             "plan_version_id",

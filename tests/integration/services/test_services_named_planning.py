@@ -16,6 +16,7 @@ from sqlalchemy import select
 from core import approvals, exports, plans, worker
 from core.availability import ExceptionInput, save_driver_week, set_planning_settings
 from core.drivers import DriverInput
+from core.errors import InvalidInput
 from core.permissions import Role
 from db.models import Assignment, AuditEntry
 from solver.tours import Forecast, TourTemplate
@@ -59,7 +60,7 @@ SOUTH_ONLY = Forecast.from_templates(
 
 
 @pytest.fixture
-def tenant(make_private_tenant, driver_keys):
+def tenant(make_private_tenant, driver_keys):  # noqa: F811
     return make_private_tenant()
 
 
@@ -332,3 +333,22 @@ class TestChangesAgainstApproved:
         assert [change["approved_driver"] for change in diff["changed_tours"]] == [
             "D01"
         ]
+
+
+class TestApprovalWithOpenTours:
+    def test_open_tours_block_approval(self, private_workbench, tenant, dispatcher):
+        (driver_id,) = add_pool(tenant, 1)
+        save_driver_week(
+            dispatcher, driver_id, MONDAY, 0, {MONDAY: ExceptionInput(status="SICK")}
+        )
+        version = solve(dispatcher, TWO_DAYS)
+
+        with pytest.raises(InvalidInput, match="1 tour stays open") as raised:
+            approvals.approve_plan(
+                tenant.actor(Role.PLAN_APPROVER),
+                version.plan_version_id,
+                "ok",
+                version.row_version,
+            )
+
+        assert "Add drivers or availability" in str(raised.value)
