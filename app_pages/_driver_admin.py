@@ -168,6 +168,7 @@ def driver_fields(details: DriverDetails | None, key_prefix: str) -> dict[str, A
         "Contract",
         CONTRACT_KINDS,
         index=CONTRACT_KINDS.index(view.contract_kind) if view else 0,
+        format_func=lambda kind: kind.replace("_", "-"),
         key=key("contract_kind"),
     )
     # No min_value or max_value: the browser would silently reject a value out

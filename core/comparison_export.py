@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 EXPORT_FORMATS = ("csv", "xlsx", "png", "html")
 FILE_EXTENSIONS = {"csv": "zip", "xlsx": "xlsx", "png": "zip", "html": "html"}
+FILE_SUFFIXES = {"csv": "-tables", "png": "-charts"}
 DEFAULT_BROWSER_PATH = "/usr/bin/chromium"
 PNG_WIDTH_PIXELS = 1000
 COMPARISON_EXPORTED = "comparison.exported"
@@ -67,9 +68,13 @@ class ChartRenderingUnavailable(SolvereignError):
 
 
 def comparison_filename(refs: Sequence[ResultRef], file_format: str) -> str:
-    """Return the download's file name, such as "comparison-plan-3-scenario-5.zip"."""
+    """Return the download's file name, such as "comparison-plan-3-scenario-5.zip".
+
+    The two zips differ by a suffix: "-tables" for CSV, "-charts" for PNG.
+    """
     parts = "-".join(f"{ref.kind}-{ref.id}" for ref in refs)
-    return f"comparison-{parts}.{FILE_EXTENSIONS[file_format]}"
+    suffix = FILE_SUFFIXES.get(file_format, "")
+    return f"comparison-{parts}{suffix}.{FILE_EXTENSIONS[file_format]}"
 
 
 def browser_path() -> str | None:

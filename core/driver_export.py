@@ -96,7 +96,8 @@ def export_drivers(
         len(rows),
         include_personal_fields,
     )
-    return f"drivers-{date.today().isoformat()}.csv", content
+    kind = "drivers-personal" if include_personal_fields else "drivers"
+    return f"{kind}-{date.today().isoformat()}.csv", content
 
 
 def _columns(include_personal_fields: bool) -> tuple[str, ...]:

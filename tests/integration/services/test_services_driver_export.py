@@ -54,10 +54,11 @@ def test_viewer_exports_plain_columns_only(workbench, tenant):
 
 
 def test_admin_exports_personal_fields(workbench, tenant):
-    _, content = export_drivers(admin_of(tenant), include_personal_fields=True)
+    filename, content = export_drivers(admin_of(tenant), include_personal_fields=True)
 
     rows = read_csv(content)
     assert set(PERSONAL_COLUMNS) <= set(rows[0])
+    assert filename.startswith("drivers-personal-")
     assert rows[0]["display_name"] == "Anna Schmidt"
     assert rows[0]["email"] == "anna.schmidt@example.com"
     assert rows[1]["phone"] == ""
