@@ -15,7 +15,9 @@ import plotly.express as px
 import streamlit as st
 
 from app_pages._display import run_service
+from app_pages._driver_display import show_error
 from app_pages._session import require_actor
+from core.errors import InvalidInput
 from core.kpi_history import (
     MIN_COMPARISON_WEEKS,
     WeeklyKpis,
@@ -34,6 +36,7 @@ from core.kpi_settings import (
 from core.permissions import Actor, Permission, has_permission
 
 CHART_HEIGHT_PIXELS = 300
+SETTING_LABELS = {"cost_per_driver_week": "Cost per driver and week"}
 
 
 def weekly_frame(weeks: Sequence[WeeklyKpis]) -> pd.DataFrame:
@@ -122,7 +125,11 @@ def show_settings(actor: Actor) -> None:
         )
         if st.form_submit_button("Save settings"):
             new_cost = cost_text.strip() or None
-            stored = run_service(set_cost_per_driver, actor, new_cost)
+            try:
+                stored = set_cost_per_driver(actor, new_cost)
+            except InvalidInput as error:
+                show_error(error, SETTING_LABELS)
+                return
             run_service(set_history_retention_days, actor, int(days))
             st.success(
                 f"Saved: cost {_money(stored)} per driver and week,"

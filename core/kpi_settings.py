@@ -162,8 +162,13 @@ def _checked_cost(value: Decimal | int | str | None) -> Decimal | None:
             "cost_per_driver_week",
             f"{value!r} is not an amount; enter a number such as 1250.00",
         )
+    if isinstance(value, str):
+        value = value.strip()
+        # A decimal comma, as in "850,50", is read as a decimal point.
+        if value.count(",") == 1 and "." not in value:
+            value = value.replace(",", ".")
     try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
+        amount = Decimal(value)
     except InvalidOperation:
         raise InvalidInput(
             "cost_per_driver_week",

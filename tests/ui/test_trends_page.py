@@ -128,12 +128,12 @@ def test_admin_saves_cost_and_retention(demo_users):
 def test_invalid_cost_shows_service_error(demo_users):
     app = open_trends(demo_users["admin"])
     cost = [field for field in app.text_input if field.label.startswith("Cost")][0]
-    cost.set_value("12,50")
+    cost.set_value("12,505")
 
     button(app, "Save settings").click().run()
 
     assert not app.exception
-    assert app.error[0].value.startswith("cost_per_driver_week: '12,50'")
+    assert app.error[0].value.startswith("Cost per driver and week: '12.505'")
     assert stored_cost_setting() is None
 
 

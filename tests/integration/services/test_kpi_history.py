@@ -269,6 +269,11 @@ class TestCostSetting:
             "1250.50"
         ]
 
+    def test_decimal_comma_read(self, tenant, admin):
+        stored = set_cost_per_driver(admin, " 850,50 ")
+
+        assert stored == Decimal("850.50")
+
     def test_cost_can_be_cleared(self, tenant, admin):
         set_cost_per_driver(admin, 900)
 
@@ -278,7 +283,8 @@ class TestCostSetting:
         assert get_cost_per_driver(admin) is None
 
     @pytest.mark.parametrize(
-        "value", ["-1", "abc", "12.345", "100000.01", 12.5, True, "NaN"]
+        "value",
+        ["-1", "abc", "12.345", "100000.01", 12.5, True, "NaN", "1,000.50", "1,2,3"],
     )
     def test_invalid_cost_is_rejected(self, tenant, admin, value):
         with pytest.raises(InvalidInput) as rejected:
