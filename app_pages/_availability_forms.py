@@ -7,6 +7,7 @@ success is kept as a notice and the page reruns.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pandas as pd
@@ -385,12 +386,21 @@ def _pattern_windows(
     return windows
 
 
+# Field paths of set_weekly_pattern's errors, such as "windows[6].end_minute".
+WINDOW_FIELD = re.compile(
+    r"windows\[(?P<weekday>\d+)\](?:\.(?P<edge>start|end)_minute)?"
+)
+
+
 def _pattern_error(error: SolvereignError) -> str:
     """Word a pattern error with the weekday's name instead of windows[n]."""
-    if isinstance(error, InvalidInput) and error.field.startswith("windows["):
-        weekday = error.field.removeprefix("windows[").rstrip("]")
-        if weekday.isdigit() and int(weekday) in WEEKDAY_NAMES:
-            return f"{WEEKDAY_NAMES[int(weekday)]}: {error.reason}"
+    if isinstance(error, InvalidInput):
+        window = WINDOW_FIELD.fullmatch(error.field)
+        if window and int(window["weekday"]) in WEEKDAY_NAMES:
+            label = WEEKDAY_NAMES[int(window["weekday"])]
+            if window["edge"]:
+                label += " from" if window["edge"] == "start" else " to"
+            return f"{label}: {error.reason}"
     if isinstance(error, InvalidInput):
         return f"{error.field}: {error.reason}"
     return str(error)

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from app_pages._availability_forms import _pattern_error
 from core.availability import (
     ExceptionInput,
     get_planning_settings,
@@ -19,6 +20,7 @@ from core.availability import (
 from core.driver_changes import DriverInput
 from core.driver_records import configure_driver_keyring
 from core.drivers import create_driver
+from core.errors import InvalidInput
 from core.forecasts import import_forecast
 from core.pii import Keyring, PiiKey
 from core.plans import get_solve_job, request_solve
@@ -510,3 +512,16 @@ def test_dispatcher_gets_no_planning_setting(drivers):
 
     assert not app.toggle
     assert "Planning settings" not in [header.value for header in app.header]
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("windows[6].end_minute", "Sat to: invalid"),
+        ("windows[1].start_minute", "Mon from: invalid"),
+        ("windows[7]", "Sun: invalid"),
+        ("windows", "windows: invalid"),
+    ],
+)
+def test_pattern_error_names_field(field, expected):
+    assert _pattern_error(InvalidInput(field, "invalid")) == expected
