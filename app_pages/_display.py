@@ -203,6 +203,15 @@ def plan_diff_summary(diff: dict[str, Any]) -> None:
         )
 
 
+# Short words for the solver's status codes, which fit a KPI card.
+STATUS_WORDS = {
+    "optimal": "optimal",
+    "feasible": "feasible",
+    "time_limit": "time limit",
+    "no_feasible_plan": "tours open",
+}
+
+
 def kpi_cards(plan: PlanVersionView) -> None:
     """Show the plan's head count, its proof of quality and its shape as cards."""
     kpis = plan.kpis
@@ -232,7 +241,11 @@ def kpi_cards(plan: PlanVersionView) -> None:
     second_row[0].metric("Average hours", kpis.get("average_weekly_hours", "n/a"))
     second_row[1].metric("Min hours", kpis.get("min_weekly_hours", "n/a"))
     second_row[2].metric("Max hours", kpis.get("max_weekly_hours", "n/a"))
-    second_row[3].metric("Solve status", plan.solve_status)
+    second_row[3].metric(
+        "Solve status",
+        STATUS_WORDS.get(plan.solve_status, plan.solve_status),
+        help=plan.kpis.get("status_text"),
+    )
     if kpis.get("named_drivers"):
         named_driver_cards(kpis)
     st.caption(f"Block mix: {mix or 'no blocks'}")

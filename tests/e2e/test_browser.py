@@ -259,7 +259,7 @@ def test_import_solve_and_approve_in_browser(chromium, launcher, tmp_path):
             if forecast_file == RECORD_FORECAST:
                 assert int(figures["Drivers"]) <= RECORD_MAX_DRIVERS
                 assert int(figures["Lower bound"]) >= RECORD_MIN_BOUND
-            assert figures["Solve status"] in {"optimal", "feasible", "time_limit"}
+            assert figures["Solve status"] in {"optimal", "feasible", "time limit"}
             # Each chart is known by a legend entry that only it has.
             for view, legend_entry in (
                 ("Timeline", "double regular"),
