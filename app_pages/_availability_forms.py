@@ -305,8 +305,8 @@ def import_section(actor: Actor, edits: WeekEdits) -> None:
 
 def import_report_table(result: ExceptionImportResult) -> None:
     """Show the import's summary and every line, failures shaded."""
-    summary = f"{result.filename}: {count_of(len(result.lines), 'line')},"
-    summary += f" {len(result.failures)} failed."
+    summary = f"{result.filename}: {count_of(result.line_count, 'line')},"
+    summary += f" {result.failed_line_count} failed."
     if not result.ok:
         st.error(
             f"{summary} The file is rejected and nothing changed. Correct the"

@@ -124,11 +124,20 @@ class ExceptionImportResult:
     def failures(self) -> tuple[ExceptionLineReport, ...]:
         return tuple(line for line in self.lines if line.status is LineStatus.FAILURE)
 
+    @property
+    def line_count(self) -> int:
+        """Count the file's lines; a line with several problems has several entries."""
+        return len({line.line_number for line in self.lines})
+
+    @property
+    def failed_line_count(self) -> int:
+        return len({line.line_number for line in self.failures})
+
     def format_text(self) -> str:
         """Write the report as text: a summary, then one line each."""
-        summary = f"availability import of {self.filename}: {len(self.lines)} lines, "
+        summary = f"availability import of {self.filename}: {self.line_count} lines, "
         if self.failures:
-            summary += f"{len(self.failures)} failed; rejected, nothing changed"
+            summary += f"{self.failed_line_count} failed; rejected, nothing changed"
         else:
             summary += (
                 f"{self.created} created, {self.updated} updated,"

@@ -297,3 +297,16 @@ def test_viewer_may_not_import(workbench, tenant, drivers):
         import_exceptions(tenant.actor(Role.VIEWER), "week.csv", GOOD_FILE)
 
     assert driver_week(grid_of(tenant), drivers[0]).row_version == 0
+
+
+def test_report_counts_file_lines(workbench, tenant, drivers):
+    content = b"driver_external_ref,day,colour\nD001,2026-12-07,SICK\n"
+
+    result = import_exceptions(dispatcher_of(tenant), "bad.csv", content)
+
+    assert len(result.lines) > result.line_count
+    assert result.line_count == 2
+    assert result.failed_line_count == 1
+    assert result.format_text().startswith(
+        "availability import of bad.csv: 2 lines, 1 failed;"
+    )
