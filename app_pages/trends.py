@@ -36,6 +36,8 @@ from core.kpi_settings import (
 from core.permissions import Actor, Permission, has_permission
 
 CHART_HEIGHT_PIXELS = 300
+WEEK_MILLISECONDS = 7 * 24 * 60 * 60 * 1000
+WEEKLY_TICKS_UP_TO = 12
 SETTING_LABELS = {"cost_per_driver_week": "Cost per driver and week"}
 
 
@@ -60,6 +62,11 @@ def line_chart(frame: pd.DataFrame, columns: list[str], title: str) -> None:
     figure.update_layout(
         height=CHART_HEIGHT_PIXELS, legend_title_text="", yaxis_title=""
     )
+    # Weeks are dates: without a date format, one week alone gets clock ticks,
+    # and a few weeks get one tick each.
+    figure.update_xaxes(tickformat="%d.%m.%Y")
+    if len(frame) <= WEEKLY_TICKS_UP_TO:
+        figure.update_xaxes(dtick=WEEK_MILLISECONDS)
     st.plotly_chart(figure, width="stretch")
 
 
@@ -74,7 +81,10 @@ def show_trends(weeks: Sequence[WeeklyKpis]) -> None:
         if frame["cost"].notna().any():
             line_chart(frame, ["cost"], "Cost per week")
         else:
-            st.info("No week has a cost yet: a tenant admin sets the cost per driver.")
+            st.info(
+                "No week has a cost yet. Weeks approved after a tenant admin set"
+                " the cost per driver get one."
+            )
 
 
 def show_monthly_rollups(actor: Actor) -> None:
