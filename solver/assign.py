@@ -846,7 +846,8 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
 
     Open tours are grouped by qualification, depot and weekday. The maximum
     number of a group's tours open at one moment is the minimum number of
-    drivers that group needs.
+    drivers that group needs. With several groups, a last line gives the
+    least number of drivers in all: the most open tours at one moment.
     """
     groups: dict[tuple[str, str, int], list[OpenTour]] = {}
     for item in open_tours:
@@ -854,14 +855,7 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
         groups.setdefault((tour.qualification, tour.depot, tour.day), []).append(item)
     lines = []
     for (qualification, depot, day), items in sorted(groups.items()):
-        events = sorted(
-            [(item.tour.week_start, 1) for item in items]
-            + [(item.tour.week_end, -1) for item in items]
-        )
-        running = peak = 0
-        for _, change in events:
-            running += change
-            peak = max(peak, running)
+        peak = _most_at_once(items)
         first = min(item.tour.week_start for item in items)
         last = max(item.tour.week_end for item in items)
         skill = f" with {qualification}" if qualification else ""
@@ -876,7 +870,29 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
             f"{peak} more {drivers}{skill}{place} on {WEEKDAY_NAMES[day - 1]}"
             f" {hours} would take the {len(items)} open {tours} there"
         )
+    if len(lines) > 1:
+        # One added driver may serve lines of different days, so the lines do
+        # not add up; the open tours at one moment need a driver each.
+        at_once = _most_at_once(open_tours)
+        drivers = "driver" if at_once == 1 else "drivers"
+        lines.append(
+            f"In all at least {at_once} more {drivers}, the most tours open at one"
+            " moment; one driver may serve lines of different days"
+        )
     return lines
+
+
+def _most_at_once(items: Sequence[OpenTour]) -> int:
+    """Return the most of these tours that run at one moment."""
+    events = sorted(
+        [(item.tour.week_start, 1) for item in items]
+        + [(item.tour.week_end, -1) for item in items]
+    )
+    running = peak = 0
+    for _, change in events:
+        running += change
+        peak = max(peak, running)
+    return peak
 
 
 def _hours_spread(plan: Plan) -> float:

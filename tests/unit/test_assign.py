@@ -642,3 +642,18 @@ def test_block_move_keeps_wished_day_off():
     assert changes == 1
     assert sorted(rosters[1]) == [0, 2]
     assert sorted(rosters[0]) == [0, 1, 3]
+
+
+def test_shortfall_total_counts_one_moment():
+    adr = TourTemplate(MONDAY, *MORNING, 2, qualification="ADR")
+    tuesday = TourTemplate(TUESDAY, *MORNING, 1)
+
+    result = plan(adr, tuesday, drivers=[])
+
+    assert result.shortfall == (
+        "1 more driver on Tuesday 06:00-10:30 would take the 1 open tour there",
+        "2 more drivers with ADR on Monday 06:00-10:30 would take the 2 open"
+        " tours there",
+        "In all at least 2 more drivers, the most tours open at one moment; one"
+        " driver may serve lines of different days",
+    )
