@@ -82,6 +82,7 @@ def sweep_points(
                 "value": float(match["value"]),
                 "drivers": (result.get("kpis") or {}).get("drivers"),
                 "lower_bound": result.get("lower_bound"),
+                "open_tours": len(result.get("uncovered") or []),
             }
         )
     return points

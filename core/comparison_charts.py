@@ -164,7 +164,9 @@ def cost_curve_chart(points: Sequence[dict[str, Any]], setting_label: str) -> go
     """Draw head count and lower bound against the swept setting's value.
 
     Each point has `value`, `drivers` and `lower_bound`; a None count leaves
-    a gap in its line.
+    a gap in its line. Points may carry `open_tours`: when any point leaves
+    tours open, a third line shows how many, because the head count of a
+    pool that cannot cover the week stays flat however the setting moves.
     """
     ordered = sorted(points, key=lambda point: point["value"])
     values = [point["value"] for point in ordered]
@@ -187,6 +189,16 @@ def cost_curve_chart(points: Sequence[dict[str, Any]], setting_label: str) -> go
             line={"color": RESULT_COLORS[1], "dash": "dash"},
         )
     )
+    if any(point.get("open_tours") for point in ordered):
+        figure.add_trace(
+            go.Scatter(
+                x=values,
+                y=[point.get("open_tours") for point in ordered],
+                name="open tours",
+                mode="lines+markers",
+                line={"color": RESULT_COLORS[2], "dash": "dot"},
+            )
+        )
     figure.update_layout(
         title=f"Head count against {setting_label}",
         xaxis_title=setting_label,
