@@ -7,6 +7,7 @@ one database. The app runs in-process through Streamlit's AppTest.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -45,6 +46,19 @@ class DemoUser:
     username: str
     password: str
     totp_secret: str | None
+
+
+@pytest.fixture(autouse=True)
+def main_module_kept() -> Iterator[None]:
+    """Put back the __main__ module that AppTest replaces with the app script.
+
+    Streamlit's script runner installs the script as sys.modules["__main__"].
+    A later test that starts processes with the "spawn" method (the sweep's
+    worker processes) would then run app.py again in each child.
+    """
+    main_module = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main_module
 
 
 @pytest.fixture
