@@ -872,7 +872,7 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
         )
     if len(lines) > 1:
         # One added driver may serve lines of different days, so the lines do
-        # not add up; the open tours at one moment need a driver each.
+        # not add up. The open tours at one moment need a driver each.
         at_once = _most_at_once(open_tours)
         drivers = "driver" if at_once == 1 else "drivers"
         lines.append(
@@ -883,7 +883,7 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
 
 
 def _most_at_once(items: Sequence[OpenTour]) -> int:
-    """Return the most of these tours that run at one moment."""
+    """Return the maximum number of these tours that run at one moment."""
     events = sorted(
         [(item.tour.week_start, 1) for item in items]
         + [(item.tour.week_end, -1) for item in items]

@@ -190,7 +190,7 @@ def test_audit_page_filters_by_action(demo_users, solved_plan):
 
 def test_named_plan_shows_open_tours(demo_users):
     """One driver without ADR: two Tuesday ADR tours and one of Monday's two
-    overlapping tours stay open, and the page says so."""
+    overlapping tours stay open, and the page shows it."""
     configure_driver_keyring(
         Keyring.from_keys([PiiKey("page-test", os.urandom(32))], "page-test")
     )
