@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import sys
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+import types
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 from solver.rules import RuleSettings
@@ -147,14 +150,15 @@ def sweep(
     points: list[SweepPoint] = []
     try:
         first_of_key: dict[tuple, int] = {}
-        for number, (value, key) in enumerate(zip(values, keys)):
-            if (cache is not None and key in cache) or key in first_of_key:
-                continue
-            first_of_key[key] = number
-            if pool is not None:
-                planned[number] = pool.submit(
-                    plan_point, setting, value, *inputs[number], *limits
-                )
+        with _bare_main_module():
+            for number, (value, key) in enumerate(zip(values, keys)):
+                if (cache is not None and key in cache) or key in first_of_key:
+                    continue
+                first_of_key[key] = number
+                if pool is not None:
+                    planned[number] = pool.submit(
+                        plan_point, setting, value, *inputs[number], *limits
+                    )
         for number, (value, key) in enumerate(zip(values, keys)):
             if cache is not None and key in cache:
                 point = _as_cached(cache[key], setting, value)
@@ -207,6 +211,24 @@ def plan_point(
         gap_target=gap_target,
     )
     return _point(setting, value, forecast, result, started)
+
+
+@contextmanager
+def _bare_main_module() -> Iterator[None]:
+    """Start worker processes without running the parent's __main__ in them.
+
+    A spawned process runs the parent's __main__ script again before it
+    takes work. Under Streamlit, or in a test after Streamlit's AppTest,
+    __main__ is a page script, which must not run in a planning process.
+    The workers need only this module, which they import by name. The pool
+    starts its processes on submit, so submits happen inside this block.
+    """
+    main_module = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main_module
 
 
 def _point_inputs(

@@ -1,5 +1,8 @@
 """Specification of demand scaling and sweeps of one setting."""
 
+import sys
+import types
+
 import pytest
 
 from solver.generate import generate_forecast
@@ -175,3 +178,26 @@ def test_sweep_repeated_value_planned_once():
 def test_sweep_rejects_bad_search_arguments(arguments, message):
     with pytest.raises(ValueError, match=message):
         sweep(week(), RuleSettings(), DEMAND_SCALE, [100], **arguments)
+
+
+def test_workers_skip_foreign_main_script(tmp_path, monkeypatch):
+    # A page script installed as __main__, as Streamlit's script runner does,
+    # must not run again in the sweep's worker processes.
+    script = tmp_path / "page.py"
+    script.write_text("raise RuntimeError('the page script ran in a worker')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    forecast = generate_forecast(40, seed=3)
+
+    points = sweep(
+        forecast,
+        RuleSettings(),
+        "max_weekly_minutes",
+        [3000, 3300],
+        time_limit_seconds=30,
+        workers=2,
+    )
+
+    assert [point.value for point in points] == [3000, 3300]
+    assert sys.modules["__main__"] is page
