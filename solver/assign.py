@@ -855,7 +855,7 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
         groups.setdefault((tour.qualification, tour.depot, tour.day), []).append(item)
     lines = []
     for (qualification, depot, day), items in sorted(groups.items()):
-        peak = _most_at_once(items)
+        peak = _max_at_once(items)
         first = min(item.tour.week_start for item in items)
         last = max(item.tour.week_end for item in items)
         skill = f" with {qualification}" if qualification else ""
@@ -873,7 +873,7 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
     if len(lines) > 1:
         # One added driver may serve lines of different days, so the lines do
         # not add up. The open tours at one moment need a driver each.
-        at_once = _most_at_once(open_tours)
+        at_once = _max_at_once(open_tours)
         drivers = "driver" if at_once == 1 else "drivers"
         lines.append(
             f"In all at least {at_once} more {drivers}, the most tours open at one"
@@ -882,7 +882,7 @@ def describe_shortfall(open_tours: Sequence[OpenTour]) -> list[str]:
     return lines
 
 
-def _most_at_once(items: Sequence[OpenTour]) -> int:
+def _max_at_once(items: Sequence[OpenTour]) -> int:
     """Return the maximum number of these tours that run at one moment."""
     events = sorted(
         [(item.tour.week_start, 1) for item in items]
