@@ -14,25 +14,22 @@ so a file never carries a name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from core.context import authorize, current_engine, unit_of_work
 from core.drivers import record_unreadable_fields
 from core.errors import InvalidInput
 from core.permissions import Actor, Permission
-from core.plan_drivers import driver_labels, with_driver_labels
+from core.plan_drivers import driver_labels, external_refs, with_driver_labels
 from core.plans import coverage_by_time_of_day, plan_version_view
 from core.scenarios import get_scenario_run
 from core.tenancy import get_owned
 from core.views import RosterRow
-from db.models import Driver, PlanVersion
+from db.models import PlanVersion
 from db.repositories import kpi_history
 from solver.plan import BlockKind
 
@@ -284,7 +281,9 @@ def _plan_result(actor: Actor, ref: ResultRef, with_names: bool) -> ComparedResu
         if with_names:
             view, unreadable = with_driver_labels(session, actor, view)
         elif view.kpis.get("named_drivers"):
-            refs = _external_refs(session, actor.tenant_id, view.rosters)
+            refs = external_refs(
+                session, actor.tenant_id, (row.driver for row in view.rosters)
+            )
             view = replace(
                 view,
                 rosters=tuple(
@@ -384,26 +383,15 @@ def _labelled_scenario_rosters(
             by_id = labels.by_id
             unreadable = labels.unreadable
         else:
-            by_id = _external_refs(session, actor.tenant_id, rosters)
+            by_id = external_refs(
+                session, actor.tenant_id, (row.driver for row in rosters)
+            )
     if unreadable:
         record_unreadable_fields(current_engine(), actor, unreadable, ["name"])
     return tuple(
         replace(row, driver=by_id.get(row.driver, row.driver), driver_id=row.driver)
         for row in rosters
     )
-
-
-def _external_refs(
-    session: Session, tenant_id: int, rosters: Iterable[RosterRow]
-) -> dict[str, str]:
-    """Map the stored driver ids of these rosters to external references."""
-    ids = sorted({int(row.driver) for row in rosters if row.driver.isdigit()})
-    if not ids:
-        return {}
-    statement = select(Driver.id, Driver.external_ref).where(
-        Driver.tenant_id == tenant_id, Driver.id.in_(ids)
-    )
-    return {str(driver_id): ref for driver_id, ref in session.execute(statement)}
 
 
 def _weekly_hours(rosters: Sequence[RosterRow]) -> tuple[float, ...]:

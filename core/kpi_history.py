@@ -32,7 +32,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ from core.kpi_settings import CENT, history_retention_days
 from core.permissions import Actor, Permission
 from db import cross_tenant
 from db.cross_tenant import MIN_COMPARISON_WEEKS, TenantKpiAverages
-from db.models import KpiHistoryRow, PlanVersion, utc_now
+from db.models import KpiHistoryRow, PlanVersion, utc_now, utc_or_now
 from db.repositories import kpi_history, plans
 
 logger = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ def run_history_retention(now: datetime | None = None) -> list[HistoryRetention]
 
     `now` defaults to the current time; tests pass a fixed one.
     """
-    now = _aware(now)
+    now = utc_or_now(now)
     with unit_of_work() as session:
         tenant_ids = cross_tenant.all_tenant_ids(session)
     results = [delete_expired_history(tenant_id, now) for tenant_id in tenant_ids]
@@ -325,14 +325,6 @@ def _comparison(label: str, figures: TenantKpiAverages) -> TenantComparison:
         average_hours=round(figures.average_hours, 2),
         average_cost=None if cost is None else round(cost, 2),
     )
-
-
-def _aware(now: datetime | None) -> datetime:
-    if now is None:
-        return utc_now()
-    if now.tzinfo is None:
-        raise ValueError(f"time {now.isoformat()} has no time zone; pass an aware one")
-    return now.astimezone(UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

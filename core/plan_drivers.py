@@ -85,19 +85,28 @@ def driver_labels(
     return labels
 
 
+def external_refs(
+    session: Session, tenant_id: int, driver_ids: Iterable[str]
+) -> dict[str, str]:
+    """Map stored driver ids to the drivers' external references."""
+    ids = sorted({int(driver_id) for driver_id in driver_ids if driver_id.isdigit()})
+    if not ids:
+        return {}
+    statement = select(Driver.id, Driver.external_ref).where(
+        Driver.tenant_id == tenant_id, Driver.id.in_(ids)
+    )
+    return {str(driver_id): ref for driver_id, ref in session.execute(statement)}
+
+
 def relabel_by_external_ref(session: Session, tenant_id: int, plan: Plan) -> Plan:
     """Name a named plan's rosters by the drivers' external references.
 
     Exports use this so that a file never carries names, which only a
     personal-data export may. Rosters keep their order.
     """
-    ids = sorted({int(r.driver) for r in plan.rosters if r.driver.isdigit()})
-    if not ids:
+    refs = external_refs(session, tenant_id, (r.driver for r in plan.rosters))
+    if not refs:
         return plan
-    statement = select(Driver.id, Driver.external_ref).where(
-        Driver.tenant_id == tenant_id, Driver.id.in_(ids)
-    )
-    refs = {str(driver_id): ref for driver_id, ref in session.execute(statement)}
     rosters = tuple(
         replace(roster, driver=refs.get(roster.driver, roster.driver))
         for roster in plan.rosters

@@ -30,7 +30,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ from core.errors import InvalidInput
 from core.gdpr import erase_driver_row
 from core.permissions import Actor, Permission
 from db import cross_tenant
-from db.models import utc_now
+from db.models import utc_now, utc_or_now
 from db.repositories import drivers
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def run_retention(now: datetime | None = None) -> list[TenantRetention]:
 
     `now` defaults to the current time; tests pass a fixed one.
     """
-    now = _aware(now)
+    now = utc_or_now(now)
     with unit_of_work() as session:
         tenant_ids = cross_tenant.all_tenant_ids(session)
     results = [erase_expired_drivers(tenant_id, now) for tenant_id in tenant_ids]
@@ -170,14 +170,6 @@ def set_retention_days(actor: Actor, retention_days: int) -> int:
 def _retention_days(session: Session, tenant_id: int) -> int:
     setting = drivers.retention_setting(session, tenant_id)
     return DEFAULT_RETENTION_DAYS if setting is None else setting.retention_days
-
-
-def _aware(now: datetime | None) -> datetime:
-    if now is None:
-        return utc_now()
-    if now.tzinfo is None:
-        raise ValueError(f"time {now.isoformat()} has no time zone; pass an aware one")
-    return now.astimezone(UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,6 +72,20 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def utc_or_now(moment: datetime | None) -> datetime:
+    """Return `moment` in UTC, or the current time when it is None.
+
+    Raises ValueError for a naive datetime, whose time zone is unknown.
+    """
+    if moment is None:
+        return utc_now()
+    if moment.tzinfo is None:
+        raise ValueError(
+            f"time {moment.isoformat()} has no time zone; pass an aware one"
+        )
+    return moment.astimezone(UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always read back timezone-aware.
 
