@@ -140,6 +140,7 @@ def pattern_form(
     if not writable:
         st.write(_pattern_text(windows))
         return
+
     prefix = f"availability_pattern_{driver_id}_{edits.generation}"
     with st.form("availability_pattern"):
         always = st.checkbox(
@@ -172,12 +173,14 @@ def pattern_form(
         submitted = st.form_submit_button("Save pattern")
     if not submitted:
         return
+
     try:
         new_windows = {} if always else _pattern_windows(texts)
         set_weekly_pattern(actor, driver_id, new_windows)
     except SolvereignError as error:
         st.error(_pattern_error(error), icon=":material/error:")
         return
+
     # The grid shows the pattern, so it is read again. A driver with unsaved
     # changes keeps the row as read before until the week is reloaded.
     try:
